@@ -1,0 +1,71 @@
+"""Checkers for the Polysemanticity chapter: the ReLU-hidden toy model's forward pass and the
+neuron polysemanticity count."""
+
+import torch
+
+from ..metrics.neurons import neuron_polysemanticity
+from ._core import Mismatch, call_student, compare, register
+
+
+def _relu_hidden_reference(W, b, x):
+    h = torch.relu(torch.einsum("kdn,bkn->bkd", W, x))
+    return torch.relu(torch.einsum("kdn,bkd->bkn", W, h) + b)
+
+
+@register("relu_hidden_forward")
+def check_relu_hidden_forward(fn):
+    """``fn(W, b, x)`` with ``W (n_instances, d, n)``, ``b (n_instances, n)``, ``x (batch,
+    n_instances, n)`` returns ``ReLU(W^T ReLU(W x) + b)``, shape ``(batch, n_instances, n)``."""
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(3, 4, 6, generator=g)
+    b = torch.randn(3, 6, generator=g) * 0.5
+    x = torch.rand(8, 3, 6, generator=g)
+    expected = _relu_hidden_reference(W, b, x)
+    h_linear = torch.einsum("kdn,bkn->bkd", W, x)
+    got = call_student(fn, W.clone(), b.clone(), x.clone())
+    compare(
+        got,
+        expected,
+        what="your x_hat",
+        diagnoses={
+            "you left out the hidden ReLU: h = ReLU(W x) is what makes the neuron basis privileged.":
+                torch.relu(torch.einsum("kdn,bkd->bkn", W, h_linear) + b),
+            "you left out the output ReLU: x_hat = ReLU(W^T h + b).":
+                torch.einsum("kdn,bkd->bkn", W, torch.relu(h_linear)) + b,
+            "you left out the bias b.": torch.relu(torch.einsum("kdn,bkd->bkn", W, torch.relu(h_linear))),
+            "you returned the hidden activations h; return the reconstruction x_hat.": torch.relu(h_linear),
+        },
+    )
+
+
+@register("neuron_polysemanticity")
+def check_neuron_polysemanticity(fn):
+    """``fn(W, features, threshold)`` with ``W (d, n)``, ``features (batch, n)`` returns, for each
+    neuron, the mean over the batch of the number of features ``j`` with ``W_ij f_j > threshold``:
+    shape ``(d,)``."""
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(5, 7, generator=g)
+    features = torch.rand(64, 7, generator=g) * (torch.rand(64, 7, generator=g) < 0.4)
+    threshold = 0.3
+    expected = neuron_polysemanticity(W, features, threshold)
+    contribution = W.unsqueeze(0) * features.unsqueeze(1)  # (batch, d, n)
+    got = call_student(fn, W.clone(), features.clone(), threshold)
+    compare(
+        got,
+        expected,
+        what="your polysemanticity",
+        diagnoses={
+            "you summed over the batch; the expectation is a mean over the batch.":
+                (contribution > threshold).float().sum(dim=(0, 2)),
+            "you compared |W_ij f_j| with the threshold; a negative contribution cannot push the neuron up.":
+                (contribution.abs() > threshold).float().sum(-1).mean(0),
+            "you compared W_ij with the threshold without multiplying by the feature value f_j.":
+                (W > threshold).float().sum(-1),
+            "you counted over neurons instead of features: each neuron's count runs over j (the columns of W).":
+                (contribution > threshold).float().sum(1).mean(0),
+        },
+    )
+    zero = call_student(fn, W.clone(), torch.zeros(4, 7), 0.0)
+    compare(zero, torch.zeros(5), what="your polysemanticity on all-zero features")
+    if not isinstance(got, torch.Tensor) or not torch.is_floating_point(got):
+        raise Mismatch("return a floating-point tensor (a mean over the batch), e.g. counts.float().mean(0).")
