@@ -28,7 +28,8 @@ def frame_slider(
 
     ``frames``: PNG bytes or matplotlib figures (rendered at ``dpi`` and closed), one per slider
     position. ``labels``: the text shown next to the slider for each frame (same length).
-    Returns an ``ipywidgets.VBox`` (slider + label above the frame stack).
+    Returns an ``ipywidgets.VBox`` (slider + label above the frame stack); its ``links`` attribute
+    holds the two ``jslink`` objects.
     """
     import ipywidgets as widgets
 
@@ -44,9 +45,12 @@ def frame_slider(
     slider = widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description=description,
                                readout=False, continuous_update=True)
     caption = widgets.Stack([widgets.HTML(f"<b>{label}</b>") for label in labels], selected_index=0)
-    widgets.jslink((slider, "value"), (stack, "selected_index"))
-    widgets.jslink((slider, "value"), (caption, "selected_index"))
-    return widgets.VBox([widgets.HBox([slider, caption]), stack])
+    box = widgets.VBox([widgets.HBox([slider, caption]), stack])
+    box.links = (  # browser-side links: they keep working in the static HTML book
+        widgets.jslink((slider, "value"), (stack, "selected_index")),
+        widgets.jslink((slider, "value"), (caption, "selected_index")),
+    )
+    return box
 
 
 def live_explorer(plot: Callable[..., Any], **controls: Any):

@@ -1,0 +1,47 @@
+# Two commands for a fresh machine (Python 3.11 + pip):
+#   make book   builds the executed book into _build/html
+#   make test   runs every test: unit tests, every chapter under nbval, the -W book build, a browser test
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+REQS   := requirements.txt $(wildcard requirements-real.txt requirements-nodeps.txt) pyproject.toml
+
+.PHONY: book test unit notebooks build-check browser exercises clean
+
+$(STAMP): $(REQS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	if [ -f requirements-real.txt ]; then $(BIN)/pip install --quiet -r requirements-real.txt -c requirements.txt; fi
+	if [ -f requirements-nodeps.txt ]; then $(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt; fi
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build -W -n --keep-going .
+	@echo "open _build/html/index.html"
+
+# Unit tests on two workers, one thread each (two torch processes with two threads each thrash 2 cores).
+unit: $(STAMP)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist loadfile -m "not browser" tests
+
+# Chapters run one at a time with both cores; only cells tagged nbval-check-output are compared.
+notebooks: $(STAMP)
+	$(BIN)/pytest -q --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+		chapters
+
+build-check: book
+
+browser: $(STAMP)
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || true
+	$(BIN)/pytest -q -m browser tests/test_browser.py
+
+test: unit notebooks build-check browser
+
+exercises: $(STAMP)
+	$(BIN)/python -m superpos_lib.exercises build
+
+clean:
+	rm -rf _build tests/.browser_assets

@@ -1,0 +1,102 @@
+"""The book's structure: one source for the repository URL, the chapter arc, figures, the toc."""
+
+import base64
+import io
+import re
+
+import nbformat
+import pytest
+import yaml
+from PIL import Image
+
+from tests.conftest import ROOT
+
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"]
+CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+GITHUB_URL = re.compile(r"https://github\.com/[\w.-]+/[\w.-]+")
+
+
+def _notebooks():
+    return CHAPTERS + sorted((ROOT / "exercises").glob("*.ipynb"))
+
+
+def _toc_files(node):
+    if isinstance(node, dict):
+        if "file" in node:
+            yield node["file"]
+        for value in node.values():
+            yield from _toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _toc_files(item)
+
+
+def test_config_names_the_book():
+    assert CONFIG["title"] and CONFIG["author"] and str(CONFIG["copyright"])
+    assert CONFIG["execute"]["execute_notebooks"] == "off"
+    assert CONFIG["launch_buttons"]["colab_url"] and CONFIG["launch_buttons"]["binderhub_url"]
+
+
+@pytest.mark.parametrize("path", ["README.md", "pyproject.toml", ".github/workflows/book.yml"])
+def test_repository_url_has_one_source(path):
+    found = set(GITHUB_URL.findall((ROOT / path).read_text()))
+    assert found <= {REPO_URL}, f"{path} names {found - {REPO_URL}}; _config.yml says {REPO_URL}"
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_notebook_setup_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    assert "setup" in setup.metadata.get("tags", []), "the first code cell must be the setup cell"
+    assert "hide-cell" in setup.metadata.get("tags", [])
+    assert "setup_notebook(" in setup.source
+    urls = set(GITHUB_URL.findall(setup.source))
+    assert urls == {REPO_URL}, f"setup cell installs from {urls}, _config.yml says {REPO_URL}"
+    for cell in nb.cells:
+        assert set(GITHUB_URL.findall(cell.source)) <= {REPO_URL}
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_arc(path):
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for heading in ["Learning objectives", "Prerequisites", "Estimated time", "Summary", "Further reading"]:
+        assert heading in text, f"{path.name} lacks '{heading}'"
+    assert "{cite" in text, f"{path.name} cites nothing from references.bib"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_outputs_are_executed_png_and_opaque(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code), "commit the chapter executed"
+    for cell in code:
+        for output in cell.outputs:
+            assert output.output_type != "error", f"{path.name} has an error output"
+            data = output.get("data", {})
+            assert "image/svg+xml" not in data, "figures must be PNG (SVG embeds a date)"
+            if "image/png" in data:
+                image = Image.open(io.BytesIO(base64.b64decode(data["image/png"])))
+                if image.mode in ("RGBA", "LA"):
+                    assert image.getextrema()[-1][0] == 255, f"{path.name}: a figure has a transparent background"
+
+
+def test_toc_lists_existing_pages_and_every_chapter():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"], *_toc_files(toc.get("parts", []))]
+    for name in files:
+        assert any((ROOT / f"{name}{ext}").exists() for ext in (".md", ".ipynb")), f"_toc.yml lists missing {name}"
+    listed = {f for f in files if f.startswith("chapters/")}
+    assert listed == {f"chapters/{p.stem}" for p in CHAPTERS}, "every chapter notebook and only those belong in _toc.yml"
+
+
+def test_bibliography_keys_cited_exist():
+    bib = (ROOT / "references.bib").read_text()
+    keys = set(re.findall(r"@\w+\{([^,]+),", bib))
+    cited = set()
+    for path in [*CHAPTERS, *ROOT.glob("*.md")]:
+        text = path.read_text()
+        for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", text):
+            cited.update(k.strip() for k in group.split(","))
+    assert cited and cited <= keys, f"unknown keys: {cited - keys}"
