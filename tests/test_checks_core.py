@@ -61,3 +61,11 @@ def test_compare_reports_nan_and_transpose():
     with pytest.raises(Mismatch, match="transpose"):
         compare(square.T, square)
     compare(expected.clone(), expected)  # passes silently
+
+
+@pytest.mark.parametrize("exercise", registered_exercises())
+def test_every_checker_rejects_a_stub_and_a_non_function(exercise):
+    stubbed = check(exercise, stub)
+    assert not stubbed.passed and "not implemented yet" in stubbed.message
+    not_callable = check(exercise, 42)
+    assert not not_callable.passed and "Pass the function without calling it" in not_callable.message
