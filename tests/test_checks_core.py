@@ -39,6 +39,11 @@ def test_typical_wrong_answers_get_plain_messages(answer, message):
     assert "Traceback" not in repr(result)
 
 
+def test_wrong_signature_is_explained():
+    result = check("feature_norms", lambda: None)
+    assert not result.passed and "keep the signature" in result.message
+
+
 def test_not_callable_is_explained():
     result = check("feature_norms", torch.zeros(3))
     assert not result.passed and "Pass the function without calling it" in result.message
@@ -63,9 +68,13 @@ def test_compare_reports_nan_and_transpose():
     compare(expected.clone(), expected)  # passes silently
 
 
+def any_stub(*args, **kwargs):
+    raise NotImplementedError("Exercise: replace this line with your implementation.")
+
+
 @pytest.mark.parametrize("exercise", registered_exercises())
 def test_every_checker_rejects_a_stub_and_a_non_function(exercise):
-    stubbed = check(exercise, stub)
+    stubbed = check(exercise, any_stub)
     assert not stubbed.passed and "not implemented yet" in stubbed.message
     not_callable = check(exercise, 42)
     assert not not_callable.passed and "Pass the function without calling it" in not_callable.message

@@ -88,7 +88,13 @@ def call_student(fn: Callable, *args: Any, **kwargs: Any) -> Any:
             "not implemented yet: replace the `raise NotImplementedError` line with your code."
         ) from None
     except Exception as error:  # the student's bug, reported in one line with where it happened
-        frame = traceback.extract_tb(error.__traceback__)[-1]
+        frames = traceback.extract_tb(error.__traceback__)
+        if isinstance(error, TypeError) and len(frames) == 1:  # the call itself failed: wrong signature
+            raise Mismatch(
+                f"your function could not be called the way the exercise specifies ({error}); "
+                "keep the signature given in the exercise."
+            ) from None
+        frame = frames[-1]
         raise Mismatch(
             f"your function raised {type(error).__name__}: {error} "
             f"(line {frame.lineno}: `{(frame.line or '').strip()}`)"
