@@ -11,7 +11,6 @@ REQS   := requirements.txt $(wildcard requirements-real.txt requirements-nodeps.
 
 $(STAMP): $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	if [ -f requirements-real.txt ]; then $(BIN)/pip install --quiet -r requirements-real.txt -c requirements.txt; fi
 	if [ -f requirements-nodeps.txt ]; then $(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt; fi
