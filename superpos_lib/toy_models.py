@@ -1,0 +1,351 @@
+"""The toy models of *Toy Models of Superposition* (Elhage et al. 2022), many instances at once.
+
+A toy model squeezes ``n_features`` sparse features into ``d_hidden < n_features`` dimensions and
+tries to read them back out::
+
+    h  = W f                    # (d_hidden,)   W: (d_hidden, n_features), column i = feature i's direction
+    f' = ReLU(W^T h + b)        # (n_features,) tied weights, a bias per feature
+
+Variants: ``hidden_activation="relu"`` puts a ReLU on the hidden layer too (``h = ReLU(W f)``), which
+gives the hidden space a privileged basis (the neurons); ``linear=True`` is the linear baseline
+``f' = W^T W f`` (no ReLU, no bias), which can only learn a projection onto ``d_hidden`` directions.
+
+The loss is TMS's importance-weighted squared error, averaged over the batch and the features of one
+instance and summed over instances: ``L = sum_k mean_{batch, i} I_ki (f_ki - f'_ki)^2``. Instances do
+not interact, so summing trains each one as if it were alone.
+
+Every tensor carries an instance axis first: ``W`` is ``(n_instances, d_hidden, n_features)``, ``b`` is
+``(n_instances, n_features)``; the batch axis comes first in ``forward``/``hidden``
+(``(batch, n_instances, n_features)``), as in :func:`superpos_lib.data.sparse_features`.
+
+:func:`train` runs a fused kernel: forward pass and hand-derived gradients with preallocated buffers,
+batched matrix products over all instances, Adam applied in place to one flat parameter buffer, and
+one uniform draw per feature for the data. ``kernel="autograd"`` runs the same training with autograd
+and ``torch.optim.Adam`` (same data, same updates up to rounding); tests check the two agree.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from . import _validate
+from .data import fill_sparse_features_
+from .device import resolve_device
+
+__all__ = ["ToyModel", "train", "manual_gradients"]
+
+_ADAM_BETAS = (0.9, 0.999)
+_ADAM_EPS = 1e-8
+
+
+class ToyModel(nn.Module):
+    """``n_instances`` independent toy models trained together.
+
+    Args:
+        n_features: number of input features ``n`` (>= 1).
+        d_hidden: hidden dimensions ``d`` (>= 1).
+        n_instances: number of independent models (>= 1).
+        importance: weight ``I`` of each feature in the loss, >= 0: a scalar, ``(n_features,)`` or
+            ``(n_instances, n_features)``.
+        feature_probability: probability ``p = 1 - S`` that a feature is non-zero, in (0, 1]; same
+            shapes as ``importance``. Used by :func:`train` to draw data.
+        hidden_activation: ``None`` (TMS's model, ``h = W f``) or ``"relu"`` (``h = ReLU(W f)``).
+        linear: ``True`` for the linear baseline ``f' = W^T W f`` (no bias, no ReLU).
+        device: ``None`` (course default), ``"cpu"``, ``"cuda"`` or a ``torch.device``.
+        seed: seed of the initialisation (drawn on the CPU, so identical on every device).
+        dtype: parameter dtype (float32 by default; float64 for gradient tests).
+
+    Attributes:
+        W: ``(n_instances, d_hidden, n_features)``, xavier-normal per instance
+            (std ``sqrt(2 / (d_hidden + n_features))``).
+        b: ``(n_instances, n_features)``, zeros (stays zero and untrained when ``linear``).
+        importance, feature_probability: ``(n_instances, n_features)`` buffers.
+    """
+
+    def __init__(self, n_features: int, d_hidden: int, n_instances: int = 1, *, importance=1.0,
+                 feature_probability=1.0, hidden_activation: str | None = None, linear: bool = False,
+                 device=None, seed: int = 0, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        _validate.positive_int("n_features", n_features)
+        _validate.positive_int("d_hidden", d_hidden)
+        _validate.positive_int("n_instances", n_instances)
+        _validate.one_of("hidden_activation", hidden_activation, (None, "relu"))
+        _validate.one_of("linear", linear, (False, True))
+        _validate.non_negative_int("seed", seed)
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        if linear and hidden_activation is not None:
+            raise ValueError("hidden_activation must be None when linear=True (the linear baseline has no ReLU)")
+        shape = (n_instances, n_features)
+        imp = _importance_tensor(importance, shape, dtype)
+        prob = _validate.probability_tensor("feature_probability", feature_probability, shape, dtype=dtype)
+        device = resolve_device(device)
+
+        self.n_features, self.d_hidden, self.n_instances = n_features, d_hidden, n_instances
+        self.hidden_activation, self.linear = hidden_activation, linear
+        gen = torch.Generator().manual_seed(seed)
+        std = math.sqrt(2.0 / (n_features + d_hidden))  # xavier normal for a (d_hidden, n_features) matrix
+        W = torch.randn(n_instances, d_hidden, n_features, generator=gen, dtype=dtype) * std
+        self.W = nn.Parameter(W.to(device))
+        self.b = nn.Parameter(torch.zeros(n_instances, n_features, dtype=dtype, device=device),
+                              requires_grad=not linear)
+        self.register_buffer("importance", imp.clone().to(device))
+        self.register_buffer("feature_probability", prob.clone().to(device))
+
+    def extra_repr(self) -> str:
+        return (f"n_features={self.n_features}, d_hidden={self.d_hidden}, n_instances={self.n_instances}, "
+                f"hidden_activation={self.hidden_activation}, linear={self.linear}")
+
+    def _check_features(self, features) -> torch.Tensor:
+        _validate.tensor("features", features, ndim=3)
+        if features.shape[1:] != (self.n_instances, self.n_features):
+            raise ValueError(f"features must have shape (batch, {self.n_instances}, {self.n_features}), "
+                             f"got {tuple(features.shape)}")
+        return features.to(self.W.dtype)
+
+    def hidden(self, features: torch.Tensor) -> torch.Tensor:
+        """Hidden activations ``h = W f`` (``ReLU(W f)`` with ``hidden_activation="relu"``).
+
+        ``features``: ``(batch, n_instances, n_features)`` -> ``(batch, n_instances, d_hidden)``.
+        """
+        f = self._check_features(features)
+        h = torch.einsum("bin,idn->bid", f, self.W)
+        return torch.relu(h) if self.hidden_activation == "relu" else h
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Reconstruction ``f' = ReLU(W^T h + b)`` (``W^T W f`` when ``linear``).
+
+        ``features``: ``(batch, n_instances, n_features)`` -> same shape.
+        """
+        h = self.hidden(features)
+        out = torch.einsum("bid,idn->bin", h, self.W)
+        if self.linear:
+            return out
+        return torch.relu(out + self.b)
+
+    def loss(self, features: torch.Tensor) -> torch.Tensor:
+        """Importance-weighted squared error per instance, ``(n_instances,)``: the mean over the batch
+        and the features of ``I_i (f_i - f'_i)^2``. :func:`train` minimises its sum over instances."""
+        f = self._check_features(features)
+        err = self(f) - f
+        return (self.importance * err.pow(2)).mean(dim=(0, 2))
+
+    def generate_batch(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Features drawn with this model's ``feature_probability``: ``(batch_size, n_instances, n_features)``."""
+        from .data import sparse_features
+
+        return sparse_features(batch_size, self.n_instances, self.n_features, self.feature_probability,
+                               generator=generator, device=self.W.device, dtype=self.W.dtype)
+
+
+def _importance_tensor(importance, shape, dtype) -> torch.Tensor:
+    try:
+        imp = torch.as_tensor(importance, dtype=dtype)
+    except Exception:
+        raise ValueError(f"importance must be a number, a sequence or a tensor, got {type(importance).__name__}") from None
+    try:
+        imp = torch.broadcast_to(imp, shape)
+    except RuntimeError:
+        raise ValueError(f"importance has shape {tuple(imp.shape)}, which does not broadcast to {shape} "
+                         "(n_instances, n_features)") from None
+    if not torch.isfinite(imp).all() or (imp < 0).any():
+        raise ValueError(f"importance must be finite and >= 0, got values from {imp.min().item():g} to {imp.max().item():g}")
+    return imp
+
+
+class _FusedKernel:
+    """Preallocated buffers and the fused forward/backward pass for one model and batch size.
+
+    Layout: instance-major, so every product is one ``bmm`` over instances. Features ``f`` are
+    ``(n_instances, batch, n_features)``. The bias is folded into the weights: the parameters live in
+    one flat buffer ``theta`` viewed as ``W_aug`` ``(n_instances, d_hidden + 1, n_features)``, whose
+    first ``d_hidden`` rows are ``W`` and last row is ``b``; the hidden buffer ``h_aug`` carries a
+    constant 1 in its last column, so ``h_aug @ W_aug = W^T h + b`` is one ``bmm`` and
+    ``h_aug^T @ dL/dpre`` gives ``dL/dW`` (readout part) and ``dL/db`` at once. Adam then works on the
+    flat buffer. Elementwise ops run on contiguous full-size operands (broadcasting over the tiny
+    feature axis is several times slower on the CPU), and ReLU masks are float ``sign`` values.
+    """
+
+    def __init__(self, model: ToyModel, batch_size: int):
+        I, d, n = model.n_instances, model.d_hidden, model.n_features
+        dev, dt = model.W.device, model.W.dtype
+        self.model, self.B, self.d = model, batch_size, d
+        self.relu_hidden = model.hidden_activation == "relu"
+        self.theta = torch.zeros(I * (d + 1) * n, device=dev, dtype=dt)
+        self.grad = torch.zeros_like(self.theta)
+        self.W_aug, self.gW_aug = self.theta.view(I, d + 1, n), self.grad.view(I, d + 1, n)
+        self.W, self.b = self.W_aug[:, :d], self.W_aug[:, d]
+        self.gW, self.gb = self.gW_aug[:, :d], self.gW_aug[:, d]
+        self.W.copy_(model.W.detach())
+        self.b.copy_(model.b.detach())
+        self.Wt = self.W.transpose(1, 2)  # (I, n, d), a view that follows the in-place updates
+        full = (I, batch_size, n)
+        self.f = torch.empty(full, device=dev, dtype=dt)
+        self.y = torch.empty(full, device=dev, dtype=dt)
+        self.s = torch.empty(full, device=dev, dtype=dt)
+        self.h = torch.empty(I, batch_size, d, device=dev, dtype=dt)
+        self.h_aug = torch.ones(I, batch_size, d + 1, device=dev, dtype=dt)
+        self.dh = torch.empty_like(self.h)
+        self.hs = torch.empty_like(self.h) if self.relu_hidden else None
+        self.gW_in = torch.empty(I, d, n, device=dev, dtype=dt)
+        self.Wc = torch.empty(I, d, n, device=dev, dtype=dt)
+        self.imp3 = model.importance.to(dt).unsqueeze(1)  # (I, 1, n)
+        self.coef3 = (2.0 / (batch_size * n)) * self.imp3  # dL_k/df'_ki = coef * (f'_ki - f_ki)
+        inv_p = (1.0 / model.feature_probability.to(dt)).unsqueeze(1).expand(full)
+        self.inv_p, self.offset = inv_p.contiguous(), (1.0 - inv_p).contiguous()
+
+    def sample(self, generator) -> torch.Tensor:
+        return fill_sparse_features_(self.f, self.inv_p, self.offset, generator)
+
+    def gradients(self, loss_out: torch.Tensor | None = None) -> None:
+        """Forward and backward on ``self.f``; writes ``self.gW_aug`` (``gW`` and ``gb``) and, if
+        given, the loss per instance into ``loss_out`` ``(n_instances,)``."""
+        f, h, y, s, d = self.f, self.h, self.y, self.s, self.d
+        model = self.model
+        torch.bmm(f, self.Wt, out=h)                        # h = W f                      (I, B, d)
+        if self.relu_hidden:
+            h.clamp_(min=0.0)                               # h = ReLU(W f)
+            torch.sign(h, out=self.hs)                      # 1 where the hidden ReLU is on, else 0
+        self.h_aug[..., :d].copy_(h)
+        if model.linear:
+            torch.bmm(h, self.W, out=y)                     # f' = W^T W f
+        else:
+            torch.bmm(self.h_aug, self.W_aug, out=y)        # W^T h + b                    (I, B, n)
+            y.clamp_(min=0.0)                               # f' = ReLU(W^T h + b)
+            torch.sign(y, out=s)                            # ReLU gate: 1 where f' > 0, else 0
+        if loss_out is not None:
+            err = y - f
+            torch.sum(err.mul_(err).mul_(self.imp3), dim=(1, 2), out=loss_out).div_(self.B * model.n_features)
+        # dL/dpre = coef * gate * (f' - f) = coef * (f' - gate * f)  (f' is 0 where the gate is 0).
+        # The factor coef (per instance and feature) is applied to the small products below.
+        if model.linear:
+            y.sub_(f)
+        else:
+            y.addcmul_(f, s, value=-1.0)
+        torch.bmm(self.h_aug.transpose(1, 2), y, out=self.gW_aug)  # readout dW and db (rows d)
+        self.gW_aug.mul_(self.coef3)
+        torch.mul(self.W, self.coef3, out=self.Wc)
+        torch.bmm(y, self.Wc.transpose(1, 2), out=self.dh)  # dL/dh = dL/dpre W^T           (I, B, d)
+        if self.relu_hidden:
+            self.dh.mul_(self.hs)
+        torch.bmm(self.dh.transpose(1, 2), f, out=self.gW_in)  # dL/dW through h = W f
+        self.gW.add_(self.gW_in)
+        if model.linear:
+            self.gb.zero_()
+
+    def write_back(self) -> None:
+        with torch.no_grad():
+            self.model.W.copy_(self.W)
+            self.model.b.copy_(self.b)
+
+
+def manual_gradients(model: ToyModel, features: torch.Tensor):
+    """Loss and hand-derived gradients of the summed loss, as the fused training kernel computes them.
+
+    ``features``: ``(batch, n_instances, n_features)``. Returns ``(loss, dW, db)`` with shapes
+    ``(n_instances,)``, ``(n_instances, d_hidden, n_features)``, ``(n_instances, n_features)``
+    (``db`` is zero for the linear model). Used to test the kernel against autograd.
+    """
+    if not isinstance(model, ToyModel):
+        raise ValueError(f"model must be a ToyModel, got {type(model).__name__}")
+    f = model._check_features(features)
+    kernel = _FusedKernel(model, f.shape[0])
+    kernel.f.copy_(f.transpose(0, 1))
+    loss = torch.empty(model.n_instances, dtype=model.W.dtype, device=model.W.device)
+    kernel.gradients(loss)
+    return loss, kernel.gW.clone(), kernel.gb.clone()
+
+
+def _log_steps(steps: int, log_every: int) -> list[int]:
+    logged = list(range(0, steps, log_every))
+    if logged[-1] != steps - 1:
+        logged.append(steps - 1)
+    return logged
+
+
+def train(model: ToyModel, *, steps: int = 10_000, batch_size: int = 1024, lr: float = 1e-3, seed: int = 0,
+          progress: bool = True, log_every: int = 10, kernel: str = "fused") -> torch.Tensor:
+    """Train every instance of ``model`` at once with Adam on fresh batches of sparse features.
+
+    Args:
+        model: a :class:`ToyModel`; its ``W`` and ``b`` are updated in place.
+        steps: optimisation steps (>= 1). batch_size: samples per step and instance.
+        lr: Adam learning rate (betas 0.9, 0.999, eps 1e-8, as ``torch.optim.Adam``).
+        seed: seed of the data generator (on the model's device).
+        progress: show a ``tqdm`` progress bar.
+        log_every: record the loss every ``log_every`` steps (and at the last step).
+        kernel: ``"fused"`` (hand-derived gradients, in-place Adam) or ``"autograd"`` (the same
+            training written with autograd and ``torch.optim.Adam``; slower, for checking).
+
+    Returns:
+        Loss history ``(steps_logged, n_instances)``: row ``j`` is the loss of each instance on the
+        batch of step ``j * log_every`` (the last row: the last step), before that step's update.
+    """
+    if not isinstance(model, ToyModel):
+        raise ValueError(f"model must be a ToyModel, got {type(model).__name__}")
+    _validate.positive_int("steps", steps)
+    _validate.positive_int("batch_size", batch_size)
+    _validate.positive_float("lr", lr)
+    _validate.non_negative_int("seed", seed)
+    _validate.positive_int("log_every", log_every)
+    _validate.one_of("kernel", kernel, ("fused", "autograd"))
+    from tqdm.auto import tqdm
+
+    device = model.W.device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    logged = _log_steps(steps, log_every)
+    history = torch.empty(len(logged), model.n_instances, dtype=model.W.dtype, device=device)
+    log_at = {s: j for j, s in enumerate(logged)}
+    bar = tqdm(total=steps, disable=not progress, desc=f"training {model.n_instances} toy models",
+               mininterval=0.5)
+    if kernel == "fused":
+        _train_fused(model, steps, batch_size, lr, generator, history, log_at, bar)
+    else:
+        _train_autograd(model, steps, batch_size, lr, generator, history, log_at, bar)
+    bar.close()
+    return history.cpu()
+
+
+def _train_fused(model, steps, batch_size, lr, generator, history, log_at, bar):
+    k = _FusedKernel(model, batch_size)
+    b1, b2 = _ADAM_BETAS
+    params, grad = k.theta, k.grad  # for the linear model, b's gradient is 0, so Adam leaves b at 0
+    m, v = torch.zeros_like(params), torch.zeros_like(params)
+    denom = torch.empty_like(params)
+    chunk = 0
+    for step in range(1, steps + 1):
+        k.sample(generator)
+        row = log_at.get(step - 1)
+        k.gradients(history[row] if row is not None else None)
+        # Adam, exactly as torch.optim.Adam (non-foreach) computes it, on the flat buffer.
+        m.lerp_(grad, 1 - b1)
+        v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        bias_correction2_sqrt = math.sqrt(1 - b2 ** step)
+        torch.sqrt(v, out=denom).div_(bias_correction2_sqrt).add_(_ADAM_EPS)
+        params.addcdiv_(m, denom, value=-lr / (1 - b1 ** step))
+        chunk += 1
+        if chunk == 100 or step == steps:
+            bar.update(chunk)
+            chunk = 0
+    k.write_back()
+
+
+def _train_autograd(model, steps, batch_size, lr, generator, history, log_at, bar):
+    params = [model.W] if model.linear else [model.W, model.b]
+    opt = torch.optim.Adam(params, lr=lr, betas=_ADAM_BETAS, eps=_ADAM_EPS, foreach=False)
+    f = torch.empty(model.n_instances, batch_size, model.n_features, dtype=model.W.dtype, device=model.W.device)
+    inv_p = (1.0 / model.feature_probability).unsqueeze(1).expand(f.shape).contiguous()
+    offset = 1.0 - inv_p
+    for step in range(steps):
+        fill_sparse_features_(f, inv_p, offset, generator)
+        loss = model.loss(f.transpose(0, 1))
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+        row = log_at.get(step)
+        if row is not None:
+            history[row] = loss.detach()
+        bar.update(1)

@@ -1,0 +1,157 @@
+import math
+
+import pytest
+import torch
+
+from superpos_lib.data import sparse_features
+from superpos_lib.toy_models import ToyModel, manual_gradients, train
+
+IMP5 = 0.9 ** torch.arange(5.0)
+PROB10 = (20.0 ** -torch.linspace(0, 1, 10))[:, None]
+
+
+def features(model, batch=64, seed=1):
+    return model.generate_batch(batch, torch.Generator().manual_seed(seed))
+
+
+def test_shapes_buffers_and_init():
+    m = ToyModel(5, 2, 10, importance=IMP5, feature_probability=PROB10)
+    assert m.W.shape == (10, 2, 5) and m.b.shape == (10, 5)
+    assert m.importance.shape == (10, 5) and torch.allclose(m.importance[3], IMP5)
+    assert m.feature_probability.shape == (10, 5) and torch.allclose(m.feature_probability[:, 0], PROB10[:, 0])
+    assert (m.b == 0).all()
+    big = ToyModel(300, 100, 4)
+    assert abs(big.W.std().item() - math.sqrt(2 / 400)) < 0.003  # xavier normal
+    assert torch.equal(ToyModel(5, 2, 3, seed=1).W, ToyModel(5, 2, 3, seed=1).W)
+    assert not torch.equal(ToyModel(5, 2, 3, seed=1).W, ToyModel(5, 2, 3, seed=2).W)
+
+
+def test_forward_matches_the_formula_for_every_variant():
+    torch.manual_seed(0)
+    for kwargs in (dict(), dict(hidden_activation="relu"), dict(linear=True)):
+        m = ToyModel(6, 3, 4, **kwargs)
+        with torch.no_grad():
+            m.b.copy_(torch.randn(4, 6) * 0.3 * (not m.linear))
+        f = features(m)
+        out, hid = m(f), m.hidden(f)
+        assert out.shape == f.shape and hid.shape == (64, 4, 3)
+        for k in range(4):
+            h = f[:, k] @ m.W[k].T  # (batch, d)
+            if m.hidden_activation == "relu":
+                h = torch.relu(h)
+            assert torch.allclose(hid[:, k], h, atol=1e-6)
+            pre = h @ m.W[k]
+            expected = pre if m.linear else torch.relu(pre + m.b[k])
+            assert torch.allclose(out[:, k], expected, atol=1e-6)
+        expected_loss = (m.importance * (out - f) ** 2).mean(dim=(0, 2))
+        assert torch.allclose(m.loss(f), expected_loss)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(hidden_activation="relu"), dict(linear=True)])
+def test_hand_derived_gradients_equal_autograd(kwargs):
+    m = ToyModel(7, 3, 5, importance=torch.rand(5, 7, generator=torch.Generator().manual_seed(3)),
+                 feature_probability=0.4, dtype=torch.float64, **kwargs)
+    if not m.linear:
+        with torch.no_grad():
+            m.b.copy_(torch.randn(5, 7, generator=torch.Generator().manual_seed(4), dtype=torch.float64) * 0.2)
+    f = features(m, batch=128)
+    loss, dW, db = manual_gradients(m, f)
+    auto = m.loss(f)
+    auto.sum().backward()
+    assert m.W.grad.abs().max() > 1e-4  # a real gradient, not zeros on both sides
+    assert torch.allclose(loss, auto.detach(), rtol=1e-10)
+    assert torch.allclose(dW, m.W.grad, rtol=1e-5, atol=1e-12)
+    if m.linear:
+        assert (db == 0).all()
+    else:
+        assert m.b.grad.abs().max() > 1e-4
+        assert torch.allclose(db, m.b.grad, rtol=1e-5, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(hidden_activation="relu"), dict(linear=True)])
+def test_fused_and_autograd_training_agree(kwargs):
+    runs = {}
+    for kernel in ("fused", "autograd"):
+        m = ToyModel(5, 2, 4, importance=IMP5, feature_probability=PROB10[::3], dtype=torch.float64, **kwargs)
+        hist = train(m, steps=60, batch_size=64, lr=1e-2, progress=False, kernel=kernel, log_every=7)
+        runs[kernel] = (hist, m.W.detach().clone(), m.b.detach().clone())
+    (h1, W1, b1), (h2, W2, b2) = runs["fused"], runs["autograd"]
+    assert h1.shape == (10, 4)  # steps 0, 7, ..., 56 and the last step 59
+    assert torch.allclose(h1, h2, rtol=1e-9)
+    assert torch.allclose(W1, W2, rtol=1e-8, atol=1e-12)
+    assert torch.allclose(b1, b2, rtol=1e-8, atol=1e-12)
+
+
+def test_float32_final_losses_agree_across_kernels():
+    finals = []
+    for kernel in ("fused", "autograd"):
+        m = ToyModel(5, 2, 10, importance=IMP5, feature_probability=PROB10)
+        finals.append(train(m, steps=300, progress=False, kernel=kernel)[-1])
+    assert torch.allclose(finals[0], finals[1], rtol=1e-3)
+
+
+def test_training_lowers_the_loss_and_updates_parameters_in_place():
+    m = ToyModel(5, 2, 3, importance=IMP5, feature_probability=0.1)
+    W0 = m.W.detach().clone()
+    hist = train(m, steps=400, batch_size=256, lr=1e-2, progress=False, log_every=400)
+    assert hist.shape == (2, 3)
+    assert (hist[-1] < 0.7 * hist[0]).all()
+    assert not torch.equal(W0, m.W.detach())
+    assert (m.b != 0).any()
+
+
+def test_linear_model_keeps_zero_bias():
+    m = ToyModel(5, 2, 2, linear=True, feature_probability=0.1)
+    train(m, steps=50, progress=False)
+    assert (m.b == 0).all()
+
+
+def test_training_is_deterministic():
+    Ws = []
+    for _ in range(2):
+        m = ToyModel(5, 2, 2, feature_probability=0.3, seed=4)
+        train(m, steps=30, progress=False, seed=9)
+        Ws.append(m.W.detach().clone())
+    assert torch.equal(*Ws)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(n_features=0, d_hidden=2), "n_features"),
+    (dict(n_features=5, d_hidden=0), "d_hidden"),
+    (dict(n_features=5, d_hidden=2, n_instances=0), "n_instances"),
+    (dict(n_features=5, d_hidden=2, feature_probability=0.0), "feature_probability"),
+    (dict(n_features=5, d_hidden=2, feature_probability=1.01), "feature_probability"),
+    (dict(n_features=5, d_hidden=2, importance=-1.0), "importance"),
+    (dict(n_features=5, d_hidden=2, importance=torch.ones(4)), "importance"),
+    (dict(n_features=5, d_hidden=2, n_instances=3, feature_probability=torch.full((2, 5), 0.5)), "feature_probability"),
+    (dict(n_features=5, d_hidden=2, hidden_activation="tanh"), "hidden_activation"),
+    (dict(n_features=5, d_hidden=2, linear=True, hidden_activation="relu"), "hidden_activation"),
+    (dict(n_features=5, d_hidden=2, dtype=torch.float16), "dtype"),
+])
+def test_model_bad_inputs(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        ToyModel(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(steps=0), "steps"), (dict(batch_size=0), "batch_size"), (dict(lr=0.0), "lr"),
+    (dict(log_every=0), "log_every"), (dict(kernel="jit"), "kernel"), (dict(seed=-1), "seed"),
+])
+def test_train_bad_inputs(kwargs, name):
+    m = ToyModel(5, 2)
+    W0 = m.W.detach().clone()
+    with pytest.raises(ValueError, match=name):
+        train(m, progress=False, **kwargs)
+    assert torch.equal(m.W, W0)
+    with pytest.raises(ValueError, match="model"):
+        train("not a model", progress=False)
+
+
+def test_forward_bad_features():
+    m = ToyModel(5, 2, 3)
+    with pytest.raises(ValueError, match="features"):
+        m(torch.zeros(4, 2, 5))
+    with pytest.raises(ValueError, match="features"):
+        m.hidden(torch.zeros(4, 15))
+    with pytest.raises(ValueError, match="model"):
+        manual_gradients(None, torch.zeros(4, 3, 5))
