@@ -4,13 +4,15 @@ Each feature is present independently with its *feature probability* ``p`` (the 
 Toy Models of Superposition calls ``S = 1 - p`` the sparsity) and, when present, has a magnitude drawn
 uniformly from [0, 1]; otherwise it is exactly 0.
 
-Sampling uses a single uniform draw per entry: with ``w ~ U[0, 1)``, the feature is present when
+Sampling uses a single uniform number per entry: with ``w ~ U[0, 1]``, the feature is present when
 ``w > 1 - p`` and its magnitude is ``(w - (1 - p)) / p``, which given presence is uniform on (0, 1].
 This is exactly the distribution above at half the cost of drawing a mask and a magnitude separately
-(random number generation dominates a toy model's training step).
+(random number generation dominates a toy model's training step); see :class:`_Sampler`.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -71,8 +73,7 @@ def sparse_features(
     if anticorrelated_pairs and (anti[:, 0::2] + anti[:, 1::2] > 1).any():
         raise ValueError("feature_probability of the two features of an anticorrelated pair must sum to at most 1")
     shape = (batch_size, n_instances, n_features)
-    inv_p = (1.0 / p).expand(shape).contiguous()
-    out = fill_sparse_features_(torch.empty(shape, dtype=dtype, device=device), inv_p, 1.0 - inv_p, generator)
+    out = _Sampler(shape, p, dtype, device).fill_(torch.empty(shape, dtype=dtype, device=device), generator)
     if paired:
         _fill_pairs_(out, p, correlated_pairs, anticorrelated_pairs, generator)
     return out
@@ -96,17 +97,31 @@ def _fill_pairs_(out: torch.Tensor, p: torch.Tensor, correlated: int, anticorrel
         out[..., c:c + 2 * anticorrelated] = torch.stack([first, second], dim=-1).flatten(-2)
 
 
-def fill_sparse_features_(out: torch.Tensor, inv_probability: torch.Tensor, offset: torch.Tensor,
-                          generator: torch.Generator | None = None) -> torch.Tensor:
-    """In-place sampler used by the training kernel: fill ``out`` with sparse features.
+class _Sampler:
+    """Preallocated, in-place sampler of sparse features for a fixed shape (used by the training
+    kernel, where sampling is the largest cost of a step).
 
-    ``out``: ``(..., n_features)`` float tensor, overwritten. ``inv_probability``: ``1 / p`` and
-    ``offset``: ``1 - 1 / p``, both the shape of ``out`` (contiguous: broadcasting is several times
-    slower for these tiny feature axes). With ``w ~ U[0, 1)``, ``x = w / p + 1 - 1 / p`` is positive
-    exactly when ``w > 1 - p`` (probability ``p``) and is then uniform on (0, 1]; negative values are
-    set to 0. One uniform draw and two cheap in-place ops per entry. Returns ``out``.
-    No argument checks: this is the hot loop; :func:`sparse_features` is the checked entry point.
+    Random bits come from one full-range ``int64`` draw per *two* entries, read as two ``int32``
+    values ``i`` (uniform on [-2^31, 2^31)), so ``w = i / 2^32 + 1/2`` is uniform on [0, 1] (float32
+    resolution); this is about twice as fast on the CPU as ``uniform_``, which spends one 32-bit draw
+    per float. Then ``x = w / p + 1 - 1 / p`` (one ``addcmul`` with precomputed constants) is positive
+    exactly when ``w > 1 - p`` and is then uniform on (0, 1]; ``threshold_`` zeroes the rest.
+    Constants are full-size and contiguous: broadcasting over a tiny feature axis is several times
+    slower on the CPU.
     """
-    out.uniform_(0.0, 1.0, generator=generator)
-    torch.addcmul(offset, out, inv_probability, out=out)
-    return torch.nn.functional.threshold_(out, 0.0, 0.0)
+
+    def __init__(self, shape: tuple[int, ...], probability: torch.Tensor, dtype, device):
+        inv_p = (1.0 / probability.to(device=device, dtype=dtype)).expand(shape)
+        self.numel = math.prod(shape)
+        self.scale = (inv_p * 2.0 ** -32).contiguous().view(-1)
+        self.offset = (0.5 * inv_p + 1.0 - inv_p).contiguous().view(-1)
+        self.bits = torch.empty((self.numel + 1) // 2, dtype=torch.int64, device=device)
+
+    def fill_(self, out: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Overwrite the contiguous tensor ``out`` (the sampler's shape) with sparse features."""
+        flat = out.view(-1)
+        self.bits.random_(-2 ** 63, None, generator=generator)  # full 64-bit range
+        flat.copy_(self.bits.view(torch.int32)[: self.numel])
+        torch.addcmul(self.offset, flat, self.scale, out=flat)
+        torch.nn.functional.threshold_(flat, 0.0, 0.0)
+        return out

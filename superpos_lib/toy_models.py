@@ -32,10 +32,11 @@ import torch
 from torch import nn
 
 from . import _validate
-from .data import fill_sparse_features_
+from .data import _Sampler
 from .device import resolve_device
 
-__all__ = ["ToyModel", "train", "manual_gradients"]
+__all__ = ["ToyModel", "train", "manual_gradients", "evaluate", "two_feature_phase_losses", "two_feature_phase",
+           "PHASE_NAMES"]
 
 _ADAM_BETAS = (0.9, 0.999)
 _ADAM_EPS = 1e-8
@@ -194,11 +195,10 @@ class _FusedKernel:
         self.Wc = torch.empty(I, d, n, device=dev, dtype=dt)
         self.imp3 = model.importance.to(dt).unsqueeze(1)  # (I, 1, n)
         self.coef3 = (2.0 / (batch_size * n)) * self.imp3  # dL_k/df'_ki = coef * (f'_ki - f_ki)
-        inv_p = (1.0 / model.feature_probability.to(dt)).unsqueeze(1).expand(full)
-        self.inv_p, self.offset = inv_p.contiguous(), (1.0 - inv_p).contiguous()
+        self.sampler = _Sampler(full, model.feature_probability.unsqueeze(1), dt, dev)
 
     def sample(self, generator) -> torch.Tensor:
-        return fill_sparse_features_(self.f, self.inv_p, self.offset, generator)
+        return self.sampler.fill_(self.f, generator)
 
     def gradients(self, loss_out: torch.Tensor | None = None) -> None:
         """Forward and backward on ``self.f``; writes ``self.gW_aug`` (``gW`` and ``gb``) and, if
@@ -337,10 +337,9 @@ def _train_autograd(model, steps, batch_size, lr, generator, history, log_at, ba
     params = [model.W] if model.linear else [model.W, model.b]
     opt = torch.optim.Adam(params, lr=lr, betas=_ADAM_BETAS, eps=_ADAM_EPS, foreach=False)
     f = torch.empty(model.n_instances, batch_size, model.n_features, dtype=model.W.dtype, device=model.W.device)
-    inv_p = (1.0 / model.feature_probability).unsqueeze(1).expand(f.shape).contiguous()
-    offset = 1.0 - inv_p
+    sampler = _Sampler(tuple(f.shape), model.feature_probability.unsqueeze(1), f.dtype, f.device)
     for step in range(steps):
-        fill_sparse_features_(f, inv_p, offset, generator)
+        sampler.fill_(f, generator)
         loss = model.loss(f.transpose(0, 1))
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
@@ -349,3 +348,79 @@ def _train_autograd(model, steps, batch_size, lr, generator, history, log_at, ba
         if row is not None:
             history[row] = loss.detach()
         bar.update(1)
+
+
+@torch.no_grad()
+def evaluate(model: ToyModel, n_samples: int = 65_536, *, chunk_size: int = 8192, seed: int = 12345) -> torch.Tensor:
+    """Loss per instance ``(n_instances,)`` on ``n_samples`` fresh samples (in chunks of
+    ``chunk_size``), a far less noisy estimate than the training batches' losses."""
+    if not isinstance(model, ToyModel):
+        raise ValueError(f"model must be a ToyModel, got {type(model).__name__}")
+    _validate.positive_int("n_samples", n_samples)
+    _validate.positive_int("chunk_size", chunk_size)
+    _validate.non_negative_int("seed", seed)
+    generator = torch.Generator(device=model.W.device).manual_seed(seed)
+    total = torch.zeros(model.n_instances, dtype=torch.float64, device=model.W.device)
+    done = 0
+    while done < n_samples:
+        size = min(chunk_size, n_samples - done)
+        total += model.loss(model.generate_batch(size, generator)).double() * size
+        done += size
+    return (total / n_samples).to(model.W.dtype).cpu()
+
+
+PHASE_NAMES = ("not represented", "dedicated dimension", "superposition")
+
+
+def two_feature_phase_losses(relative_importance, feature_probability) -> torch.Tensor:
+    """Closed-form expected losses of the three candidate solutions for 2 features in 1 dimension.
+
+    Feature 1 has importance 1, feature 2 importance ``r = relative_importance``; both are present
+    with probability ``p``, magnitudes uniform on [0, 1] (so ``E[x] = p/2``, ``E[x^2] = p/3``). Losses
+    are summed over the two features (TMS's mean over features is half of this; the phase is the same):
+
+    - *not represented* (feature 2 dropped; ``W = [1, 0]``, bias ``b_2 = E[x_2]``): ``r (p/3 - p^2/4)``
+    - *dedicated dimension* (feature 1 dropped instead): ``p/3 - p^2/4``
+    - *superposition* (antipodal, ``W = [1, -1]``, ``b = 0``): an error only when both features are
+      present, then ``(1 + r) min(x_1, x_2)^2``, and ``E[min^2] = 1/6``: ``(1 + r) p^2 / 6``.
+
+    The first two are the exact optima of their configurations; the third is the loss of the
+    idealised antipodal pair (an upper bound on the best antipodal solution).
+
+    ``relative_importance``, ``feature_probability``: broadcastable tensors (r > 0, p in (0, 1]).
+    Returns ``(..., 3)`` in the order of :data:`PHASE_NAMES`.
+    """
+    r = torch.as_tensor(relative_importance, dtype=torch.float64)
+    p = torch.as_tensor(feature_probability, dtype=torch.float64)
+    if not torch.isfinite(r).all() or (r <= 0).any():
+        raise ValueError("relative_importance must be positive and finite")
+    if not torch.isfinite(p).all() or (p <= 0).any() or (p > 1).any():
+        raise ValueError("feature_probability must lie in (0, 1]")
+    try:
+        r, p = torch.broadcast_tensors(r, p)
+    except RuntimeError:
+        raise ValueError(f"relative_importance {tuple(r.shape)} and feature_probability {tuple(p.shape)} "
+                         "must broadcast together") from None
+    single = p / 3 - p ** 2 / 4
+    return torch.stack([r * single, single, (1 + r) * p ** 2 / 6], dim=-1)
+
+
+def two_feature_phase(W: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Classify trained 2-feature, 1-dimension models into the phases of :data:`PHASE_NAMES`.
+
+    ``W``: ``(..., 1, 2)``. Returns ``(...)`` int64: 0 = feature 2 not represented (only feature 1 has
+    norm > ``threshold``), 1 = feature 2 has the dimension to itself (only feature 2), 2 = both,
+    with opposite signs (an antipodal pair: superposition), -1 = anything else (neither, or both
+    with the same sign).
+    """
+    _validate.tensor("W", W, ndim=tuple(range(2, 9)))
+    if W.shape[-2:] != (1, 2):
+        raise ValueError(f"W must have shape (..., 1, 2) (2 features in 1 dimension), got {tuple(W.shape)}")
+    _validate.positive_float("threshold", threshold)
+    w1, w2 = W[..., 0, 0], W[..., 0, 1]
+    on1, on2 = w1.abs() > threshold, w2.abs() > threshold
+    phase = torch.full(w1.shape, -1, dtype=torch.int64, device=W.device)
+    phase[on1 & ~on2] = 0
+    phase[on2 & ~on1] = 1
+    phase[on1 & on2 & (w1 * w2 < 0)] = 2
+    return phase

@@ -1,0 +1,86 @@
+import math
+
+import pytest
+import torch
+
+from superpos_lib.metrics import (dimensions_per_feature, feature_angles, feature_dimensionality, feature_interference,
+                                  feature_norms, represented_features)
+
+
+def polygon(k, d=2, scale=1.0):
+    a = torch.arange(k) * 2 * math.pi / k
+    W = torch.zeros(d, k, dtype=torch.float64)
+    W[0], W[1] = torch.cos(a) * scale, torch.sin(a) * scale
+    return W
+
+
+def test_reexported_from_metrics_package():
+    import superpos_lib.metrics as metrics
+    assert "feature_dimensionality" in metrics.__all__ and "dimensions_per_feature" in metrics.__all__
+
+
+def test_dimensionality_of_known_geometries():
+    assert torch.allclose(feature_dimensionality(polygon(5)), torch.full((5,), 0.4, dtype=torch.float64))
+    assert torch.allclose(feature_dimensionality(polygon(2)), torch.full((2,), 0.5, dtype=torch.float64))
+    assert torch.allclose(feature_dimensionality(polygon(3)), torch.full((3,), 2 / 3, dtype=torch.float64))
+    assert torch.allclose(feature_dimensionality(torch.eye(3)), torch.ones(3))
+    # a tetrahedron in 3 dimensions: 3/4
+    tet = torch.tensor([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=torch.float64).T / math.sqrt(3)
+    assert torch.allclose(feature_dimensionality(tet), torch.full((4,), 0.75, dtype=torch.float64))
+
+
+def test_dimensionality_is_scale_invariant_per_feature_and_zero_for_dead_features():
+    W = polygon(2, d=3, scale=0.7)
+    W = torch.cat([W, torch.zeros(3, 1, dtype=W.dtype)], dim=1)  # a third feature, not represented
+    D = feature_dimensionality(W)
+    assert torch.allclose(D, torch.tensor([0.5, 0.5, 0.0], dtype=W.dtype))
+    assert not torch.isnan(D).any()
+
+
+def test_batched_shapes_match_per_instance_results():
+    W = torch.randn(4, 3, 2, 7, generator=torch.Generator().manual_seed(0))
+    D = feature_dimensionality(W)
+    assert D.shape == (4, 3, 7)
+    assert torch.allclose(D[2, 1], feature_dimensionality(W[2, 1]))
+    assert dimensions_per_feature(W).shape == (4, 3)
+    assert feature_norms(W).shape == (4, 3, 7)
+    assert feature_interference(W).shape == (4, 3, 7)
+    assert feature_angles(W).shape == (4, 3, 7, 7)
+    assert represented_features(W).shape == (4, 3)
+
+
+def test_dimensions_per_feature():
+    assert torch.allclose(dimensions_per_feature(polygon(5)), torch.tensor(0.4, dtype=torch.float64))
+    assert torch.allclose(dimensions_per_feature(torch.eye(4)), torch.tensor(1.0))
+    W = torch.zeros(2, 5)
+    W[0, 0] = 1.0  # one unit feature in 2 dimensions: 2 dims per feature
+    assert dimensions_per_feature(W).item() == pytest.approx(2.0)
+
+
+def test_angles_norms_interference():
+    W = polygon(5)
+    A = feature_angles(W)
+    assert A[0, 1].item() == pytest.approx(72.0)
+    assert A[0, 2].item() == pytest.approx(144.0)
+    assert torch.allclose(feature_norms(W), torch.ones(5, dtype=W.dtype))
+    assert torch.allclose(feature_interference(torch.eye(3)), torch.zeros(3))
+    assert torch.allclose(feature_interference(polygon(2)), torch.ones(2, dtype=torch.float64))
+    assert torch.equal(represented_features(torch.tensor([[1.0, 0.2, 0.0], [0.0, 0.1, 0.9]])), torch.tensor(2))
+
+
+@pytest.mark.parametrize("fn", [feature_dimensionality, dimensions_per_feature, feature_norms, feature_angles,
+                                feature_interference, represented_features])
+def test_bad_inputs(fn):
+    with pytest.raises(ValueError, match="W"):
+        fn(torch.ones(5))
+    with pytest.raises(ValueError, match="W"):
+        fn([[1.0, 0.0]])
+    with pytest.raises(ValueError, match="W"):
+        fn(torch.ones(2, 2, dtype=torch.int64))
+    with pytest.raises(ValueError, match="W"):
+        fn(torch.full((2, 2), float("nan")))
+
+
+def test_represented_threshold_must_be_positive():
+    with pytest.raises(ValueError, match="threshold"):
+        represented_features(torch.eye(2), threshold=0.0)
