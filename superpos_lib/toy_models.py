@@ -36,6 +36,7 @@ from .data import _Sampler
 from .device import resolve_device
 
 __all__ = ["ToyModel", "train", "manual_gradients", "evaluate", "two_feature_phase_losses", "two_feature_phase",
+           "two_feature_phase_boundary",
            "PHASE_NAMES"]
 
 _ADAM_BETAS = (0.9, 0.999)
@@ -403,6 +404,20 @@ def two_feature_phase_losses(relative_importance, feature_probability) -> torch.
                          "must broadcast together") from None
     single = p / 3 - p ** 2 / 4
     return torch.stack([r * single, single, (1 + r) * p ** 2 / 6], dim=-1)
+
+
+def two_feature_phase_boundary(relative_importance) -> torch.Tensor:
+    """Feature probability below which superposition has the lowest closed-form loss
+    (:func:`two_feature_phase_losses`): ``4r / (2 + 5r)`` for ``r <= 1`` (against dropping feature 2)
+    and ``4 / (5 + 2r)`` for ``r >= 1`` (against dropping feature 1); both give 4/7 at ``r = 1``. Above
+    it, the more important feature gets the dimension (the boundary there is ``r = 1``).
+
+    ``relative_importance``: positive tensor, any shape -> same shape (float64).
+    """
+    r = torch.as_tensor(relative_importance, dtype=torch.float64)
+    if not torch.isfinite(r).all() or (r <= 0).any():
+        raise ValueError("relative_importance must be positive and finite")
+    return torch.where(r <= 1, 4 * r / (2 + 5 * r), 4 / (5 + 2 * r))
 
 
 def two_feature_phase(W: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:

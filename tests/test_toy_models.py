@@ -155,3 +155,56 @@ def test_forward_bad_features():
         m.hidden(torch.zeros(4, 15))
     with pytest.raises(ValueError, match="model"):
         manual_gradients(None, torch.zeros(4, 3, 5))
+
+
+# --- evaluation and the 2-features-in-1-dimension phase helpers ----------------------------------------------
+
+from superpos_lib.toy_models import (evaluate, two_feature_phase, two_feature_phase_boundary,  # noqa: E402
+                                     two_feature_phase_losses)
+
+
+def test_evaluate_matches_the_loss_on_a_large_batch_and_is_deterministic():
+    m = ToyModel(5, 2, 3, feature_probability=0.3)
+    a, b = evaluate(m, 4096, chunk_size=1000), evaluate(m, 4096, chunk_size=4096)
+    assert a.shape == (3,) and torch.allclose(a, b)
+    direct = m.loss(m.generate_batch(4096, torch.Generator().manual_seed(12345))).detach()
+    assert torch.allclose(a, direct, rtol=1e-5)
+    with pytest.raises(ValueError, match="n_samples"):
+        evaluate(m, 0)
+    with pytest.raises(ValueError, match="model"):
+        evaluate("m")
+
+
+def test_closed_form_losses_match_monte_carlo_of_each_configuration():
+    # Build the three idealised solutions as models and compare their loss with the formulas.
+    r, p = 0.6, 0.3
+    W = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]], [[1.0, -1.0]]])
+    b = torch.tensor([[0.0, p / 2], [p / 2, 0.0], [0.0, 0.0]])
+    m = ToyModel(2, 1, 3, importance=torch.tensor([1.0, r]), feature_probability=p, dtype=torch.float64)
+    with torch.no_grad():
+        m.W.copy_(W)
+        m.b.copy_(b)
+    mc = 2 * evaluate(m, 400_000, chunk_size=100_000)  # TMS's loss averages the 2 features; formulas sum them
+    closed = two_feature_phase_losses(r, p)
+    assert torch.allclose(mc, closed, rtol=0.02)
+
+
+def test_phase_boundary_is_where_losses_cross():
+    r = torch.tensor([0.2, 0.5, 1.0, 2.0, 5.0])
+    pb = two_feature_phase_boundary(r)
+    assert pb[2].item() == pytest.approx(4 / 7)
+    L_below = two_feature_phase_losses(r, pb * 0.98).argmin(-1)
+    L_above = two_feature_phase_losses(r, (pb * 1.02).clamp(max=1)).argmin(-1)
+    assert (L_below == 2).all()
+    assert (L_above != 2).all()
+    with pytest.raises(ValueError, match="relative_importance"):
+        two_feature_phase_boundary(torch.tensor([0.0]))
+    with pytest.raises(ValueError, match="feature_probability"):
+        two_feature_phase_losses(1.0, 1.5)
+
+
+def test_two_feature_phase_classification():
+    W = torch.tensor([[[1.0, 0.1]], [[0.0, -0.9]], [[0.8, -0.9]], [[0.8, 0.9]], [[0.1, 0.1]]])
+    assert two_feature_phase(W).tolist() == [0, 1, 2, -1, -1]
+    with pytest.raises(ValueError, match="W"):
+        two_feature_phase(torch.ones(3, 2, 2))
