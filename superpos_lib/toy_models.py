@@ -36,7 +36,7 @@ from .data import _Sampler
 from .device import resolve_device
 
 __all__ = ["ToyModel", "train", "manual_gradients", "evaluate", "two_feature_phase_losses", "two_feature_phase",
-           "two_feature_phase_boundary",
+           "two_feature_phase_boundary", "best_of_repeats",
            "PHASE_NAMES"]
 
 _ADAM_BETAS = (0.9, 0.999)
@@ -268,7 +268,8 @@ def _log_steps(steps: int, log_every: int) -> list[int]:
 
 
 def train(model: ToyModel, *, steps: int = 10_000, batch_size: int = 1024, lr: float = 1e-3, seed: int = 0,
-          progress: bool = True, log_every: int = 10, kernel: str = "fused") -> torch.Tensor:
+          progress: bool = True, log_every: int = 10, kernel: str = "fused",
+          lr_schedule: str = "constant") -> torch.Tensor:
     """Train every instance of ``model`` at once with Adam on fresh batches of sparse features.
 
     Args:
@@ -280,6 +281,8 @@ def train(model: ToyModel, *, steps: int = 10_000, batch_size: int = 1024, lr: f
         log_every: record the loss every ``log_every`` steps (and at the last step).
         kernel: ``"fused"`` (hand-derived gradients, in-place Adam) or ``"autograd"`` (the same
             training written with autograd and ``torch.optim.Adam``; slower, for checking).
+        lr_schedule: ``"constant"`` or ``"cosine"`` (``lr * cos(pi/2 * t / (steps - 1))`` at step
+            ``t``, decaying to 0 as in the TMS notebook's ``cosine_decay_lr``).
 
     Returns:
         Loss history ``(steps_logged, n_instances)``: row ``j`` is the loss of each instance on the
@@ -293,7 +296,13 @@ def train(model: ToyModel, *, steps: int = 10_000, batch_size: int = 1024, lr: f
     _validate.non_negative_int("seed", seed)
     _validate.positive_int("log_every", log_every)
     _validate.one_of("kernel", kernel, ("fused", "autograd"))
+    _validate.one_of("lr_schedule", lr_schedule, ("constant", "cosine"))
     from tqdm.auto import tqdm
+
+    if lr_schedule == "cosine" and steps > 1:
+        lrs = [lr * math.cos(0.5 * math.pi * t / (steps - 1)) for t in range(steps)]
+    else:
+        lrs = [lr] * steps
 
     device = model.W.device
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -303,14 +312,14 @@ def train(model: ToyModel, *, steps: int = 10_000, batch_size: int = 1024, lr: f
     bar = tqdm(total=steps, disable=not progress, desc=f"training {model.n_instances} toy models",
                mininterval=0.5)
     if kernel == "fused":
-        _train_fused(model, steps, batch_size, lr, generator, history, log_at, bar)
+        _train_fused(model, steps, batch_size, lrs, generator, history, log_at, bar)
     else:
-        _train_autograd(model, steps, batch_size, lr, generator, history, log_at, bar)
+        _train_autograd(model, steps, batch_size, lrs, generator, history, log_at, bar)
     bar.close()
     return history.cpu()
 
 
-def _train_fused(model, steps, batch_size, lr, generator, history, log_at, bar):
+def _train_fused(model, steps, batch_size, lrs, generator, history, log_at, bar):
     k = _FusedKernel(model, batch_size)
     b1, b2 = _ADAM_BETAS
     params, grad = k.theta, k.grad  # for the linear model, b's gradient is 0, so Adam leaves b at 0
@@ -326,7 +335,7 @@ def _train_fused(model, steps, batch_size, lr, generator, history, log_at, bar):
         v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
         bias_correction2_sqrt = math.sqrt(1 - b2 ** step)
         torch.sqrt(v, out=denom).div_(bias_correction2_sqrt).add_(_ADAM_EPS)
-        params.addcdiv_(m, denom, value=-lr / (1 - b1 ** step))
+        params.addcdiv_(m, denom, value=-lrs[step - 1] / (1 - b1 ** step))
         chunk += 1
         if chunk == 100 or step == steps:
             bar.update(chunk)
@@ -334,14 +343,15 @@ def _train_fused(model, steps, batch_size, lr, generator, history, log_at, bar):
     k.write_back()
 
 
-def _train_autograd(model, steps, batch_size, lr, generator, history, log_at, bar):
+def _train_autograd(model, steps, batch_size, lrs, generator, history, log_at, bar):
     params = [model.W] if model.linear else [model.W, model.b]
-    opt = torch.optim.Adam(params, lr=lr, betas=_ADAM_BETAS, eps=_ADAM_EPS, foreach=False)
+    opt = torch.optim.Adam(params, lr=lrs[0], betas=_ADAM_BETAS, eps=_ADAM_EPS, foreach=False)
     f = torch.empty(model.n_instances, batch_size, model.n_features, dtype=model.W.dtype, device=model.W.device)
     sampler = _Sampler(tuple(f.shape), model.feature_probability.unsqueeze(1), f.dtype, f.device)
     for step in range(steps):
         sampler.fill_(f, generator)
         loss = model.loss(f.transpose(0, 1))
+        opt.param_groups[0]["lr"] = lrs[step]
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt.step()
@@ -368,6 +378,31 @@ def evaluate(model: ToyModel, n_samples: int = 65_536, *, chunk_size: int = 8192
         total += model.loss(model.generate_batch(size, generator)).double() * size
         done += size
     return (total / n_samples).to(model.W.dtype).cpu()
+
+
+@torch.no_grad()
+def best_of_repeats(model: ToyModel, repeats: int, *, n_samples: int = 65_536, seed: int = 12345):
+    """Keep the best of several independently initialised copies of each configuration.
+
+    Training can stop in a local minimum (e.g. a feature whose ReLU never fires gets no gradient),
+    so it pays to train a few copies and keep the one with the lowest loss. Lay the instances out
+    as ``repeats`` blocks of ``n_configs`` (instance ``r * n_configs + c`` is copy ``r`` of
+    configuration ``c``, e.g. ``feature_probability=p.repeat(repeats)``); every copy is scored with
+    :func:`evaluate` on the same fresh samples.
+
+    Returns ``(W, b, loss)``: ``(n_configs, d_hidden, n_features)``, ``(n_configs, n_features)`` and
+    ``(n_configs,)``, detached, on the CPU.
+    """
+    if not isinstance(model, ToyModel):
+        raise ValueError(f"model must be a ToyModel, got {type(model).__name__}")
+    _validate.positive_int("repeats", repeats)
+    if model.n_instances % repeats:
+        raise ValueError(f"repeats must divide n_instances = {model.n_instances}, got {repeats}")
+    n_configs = model.n_instances // repeats
+    loss = evaluate(model, n_samples, seed=seed).view(repeats, n_configs)
+    best = loss.argmin(0)
+    pick = best * n_configs + torch.arange(n_configs)
+    return model.W.detach()[pick].cpu(), model.b.detach()[pick].cpu(), loss[best, torch.arange(n_configs)]
 
 
 PHASE_NAMES = ("not represented", "dedicated dimension", "superposition")

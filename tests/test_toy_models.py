@@ -208,3 +208,30 @@ def test_two_feature_phase_classification():
     assert two_feature_phase(W).tolist() == [0, 1, 2, -1, -1]
     with pytest.raises(ValueError, match="W"):
         two_feature_phase(torch.ones(3, 2, 2))
+
+
+def test_best_of_repeats_picks_the_lowest_loss_copy():
+    from superpos_lib.toy_models import best_of_repeats
+
+    m = ToyModel(2, 1, 4, importance=torch.tensor([1.0, 0.5]), feature_probability=0.3)
+    with torch.no_grad():  # configs 0 and 1, copies 0 and 1; copy 1 of config 0 and copy 0 of config 1 are good
+        m.W.copy_(torch.tensor([[[0.0, 0.0]], [[0.0, 0.0]], [[1.0, 0.0]], [[0.0, 0.0]]]))
+        m.W[1] = torch.tensor([[1.0, -1.0]])
+    W, b, loss = best_of_repeats(m, 2, n_samples=8192)
+    assert W.shape == (2, 1, 2) and b.shape == (2, 2) and loss.shape == (2,)
+    assert torch.equal(W[0], torch.tensor([[1.0, 0.0]])) and torch.equal(W[1], torch.tensor([[1.0, -1.0]]))
+    with pytest.raises(ValueError, match="repeats"):
+        best_of_repeats(m, 3)
+
+
+def test_cosine_schedule_same_in_both_kernels_and_differs_from_constant():
+    out = {}
+    for kernel in ("fused", "autograd"):
+        for schedule in ("constant", "cosine"):
+            m = ToyModel(5, 2, 2, feature_probability=0.2, dtype=torch.float64)
+            train(m, steps=40, batch_size=32, lr=1e-2, progress=False, kernel=kernel, lr_schedule=schedule)
+            out[kernel, schedule] = m.W.detach().clone()
+    assert torch.allclose(out["fused", "cosine"], out["autograd", "cosine"], rtol=1e-8, atol=1e-12)
+    assert not torch.allclose(out["fused", "cosine"], out["fused", "constant"])
+    with pytest.raises(ValueError, match="lr_schedule"):
+        train(ToyModel(5, 2), lr_schedule="step", progress=False)
