@@ -39,6 +39,7 @@ __all__ = [
     "relative_error",
     "recovery_success",
     "phase_transition",
+    "transition_point",
     "dt_curve",
     "capacity_asymptotic",
     "METHODS",
@@ -646,6 +647,35 @@ def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, 
         ok = recovery_success(x_hat, x, success_tol).view(len(rh), trials)
         rates[:, j] = ok.double().mean(dim=1).cpu()
     return rates
+
+
+def transition_point(rhos: Sequence[float], rates: torch.Tensor, trials: int) -> torch.Tensor:
+    """Where the empirical success rate crosses 50%, for each column of a phase-transition grid.
+
+    Fits a logistic curve ``P(success) = 1 / (1 + exp(a (rho - rho_50)))`` to each column of
+    ``rates`` (``(len(rhos), n_deltas)``, as returned by :func:`phase_transition`) by maximum
+    likelihood (``trials`` problems per cell), and returns ``rho_50``, shape ``(n_deltas,)``.
+    """
+    rh = _unit_interval("rhos", rhos)
+    V.tensor("rates", rates, ndim=2)
+    V.positive_int("trials", trials)
+    if rates.shape[0] != len(rh):
+        raise ValueError(f"rates must have one row per rho ({len(rh)}), got shape {tuple(rates.shape)}")
+    if ((rates < 0) | (rates > 1)).any():
+        raise ValueError("rates must lie in [0, 1]")
+    p = rates.to(torch.float64).T  # (D, R)
+    center, spread = rh.mean(), rh.std().clamp_min(1e-6) if len(rh) > 1 else torch.tensor(1.0)
+    x = ((rh - center) / spread).view(1, -1)  # standardised rho: a well-conditioned Newton system
+    X = torch.stack([torch.ones_like(x).expand_as(p), x.expand_as(p)], dim=-1)  # (D, R, 2)
+    theta = torch.zeros(p.shape[0], 2, dtype=torch.float64)  # logit P = b0 + b1 * x
+    for _ in range(100):  # Newton's method on the binomial log-likelihood, all deltas at once
+        q = torch.sigmoid((X @ theta.unsqueeze(-1))[..., 0])
+        grad = (X * (p - q).unsqueeze(-1)).sum(1) * trials
+        hess = -(X.transpose(1, 2) @ (X * (q * (1 - q)).unsqueeze(-1))) * trials
+        hess = hess - 1e-9 * torch.eye(2, dtype=torch.float64)
+        step = torch.linalg.solve(hess, grad.unsqueeze(-1))[..., 0]
+        theta = theta - step.clamp(-5, 5)  # damped: all-0 or all-1 columns push theta to infinity
+    return center - theta[:, 0] / theta[:, 1] * spread
 
 
 def _normal_pdf(z):
