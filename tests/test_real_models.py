@@ -10,6 +10,7 @@ from torch import nn
 matplotlib.use("Agg")
 
 from superpos_lib import real_models as rm
+from superpos_lib.rip import welch_bound
 from superpos_lib.plots import plot_activation_density, plot_cosine_distributions, plot_mixedness
 
 HAVE_MODEL = all(importlib.util.find_spec(name) is not None for name in rm.REQUIRED_PACKAGES)
@@ -145,15 +146,6 @@ def test_token_mixedness_bad_inputs():
         rm.token_mixedness(values, indices, ids.float())
     with pytest.raises(ValueError, match="values"):
         rm.token_mixedness(torch.ones(3), indices, ids)
-
-
-def test_welch_bound_values():
-    assert rm.welch_bound(3, 2) == pytest.approx(0.5)  # three lines at 60 degrees in the plane (Mercedes frame)
-    assert rm.welch_bound(4, 4) == 0.0
-    assert rm.welch_bound(30522, 384) == pytest.approx(math.sqrt((30522 - 384) / (384 * 30521)))
-    for bad in [(1, 2), (0, 2), (3, 0), (2.5, 2)]:
-        with pytest.raises(ValueError, match="n|d"):
-            rm.welch_bound(*bad)
 
 
 def test_pairwise_and_nearest_cosines():
@@ -342,7 +334,26 @@ def test_embedding_geometry_claims(minilm):
     real = rm.max_abs_cosine(E[sample], E, sample)
     random = torch.randn(E.shape, generator=g)
     rand = rm.max_abs_cosine(random[sample], random, sample)
-    welch = rm.welch_bound(*E.shape)
+    welch = welch_bound(E.shape[1], E.shape[0])
     assert welch == pytest.approx(0.0507, abs=1e-4)
     assert (rand > welch).all() and (real > welch).all()  # nobody beats the bound
     assert real.median() > rand.median()  # real embeddings have much closer neighbours than random ones
+
+
+def test_train_sae_cached_trains_once_then_loads(monkeypatch, tmp_path):
+    monkeypatch.setenv("SUPERPOS_CACHE", str(tmp_path))
+    data = torch.randn(256, 8, generator=torch.Generator().manual_seed(0))
+    sae, history = rm.train_sae_cached(data, 16, activation="topk", k=2, steps=5, batch_size=32, progress=False)
+    assert len(list(tmp_path.glob("sae_topk_16_*.pt"))) == 1
+    calls = []
+    import superpos_lib.sae as sae_module
+    monkeypatch.setattr(sae_module, "train_sae", lambda *a, **kw: calls.append(kw["steps"]) or {})
+    again, history2 = rm.train_sae_cached(data, 16, activation="topk", k=2, steps=5, batch_size=32, progress=False)
+    assert calls == []  # loaded, not trained
+    torch.testing.assert_close(again.W_dec, sae.W_dec)
+    torch.testing.assert_close(history2["fve"], history["fve"])
+    rm.train_sae_cached(data, 16, activation="topk", k=2, steps=6, batch_size=32, progress=False)
+    rm.train_sae_cached(data + 1, 16, activation="topk", k=2, steps=5, batch_size=32, progress=False)
+    assert calls == [6, 5]  # another setting or other data: another key, so it trains (here: the stub)
+    with pytest.raises(ValueError, match="data"):
+        rm.train_sae_cached(torch.randn(5), 4, steps=1)
