@@ -59,6 +59,7 @@ __all__ = [
 ]
 
 _ACTIVATIONS = ("relu", "topk")
+_FEATURE_SEED_OFFSET = 0x5EED_0000
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,7 +129,8 @@ def synthetic_features(
     if mean_active > n_features:
         raise ValueError(f"mean_active must be at most n_features={n_features}, got {mean_active}")
     dev = resolve_device(device)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    # a stream of its own: seeded like SparseAutoencoder(seed=seed), the SAE would start at the answer
+    gen = torch.Generator(device="cpu").manual_seed(_FEATURE_SEED_OFFSET + seed)
     directions = torch.randn(n_features, d, generator=gen)
     directions = directions / directions.norm(dim=1, keepdim=True)
     weights = torch.arange(1, n_features + 1, dtype=torch.float64) ** -decay
@@ -138,7 +140,7 @@ def synthetic_features(
             f"decay={decay} with mean_active={mean_active} gives feature probabilities above 1; "
             "use a smaller decay or mean_active"
         )
-    sampler_gen = torch.Generator(device=dev).manual_seed(seed + 1)
+    sampler_gen = torch.Generator(device=dev).manual_seed(_FEATURE_SEED_OFFSET + seed + 1)
     return SyntheticFeatures(directions.to(dev), p.float().to(dev), sampler_gen)
 
 

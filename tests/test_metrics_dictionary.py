@@ -72,3 +72,15 @@ def test_l0_and_dead_fraction():
         l0(torch.zeros(3))
     with pytest.raises(ValueError, match="latents"):
         dead_fraction(torch.zeros(0, 3))
+
+
+def test_reconstruction_scale():
+    from superpos_lib.metrics import reconstruction_scale
+
+    x = _rand(30, 4)
+    assert reconstruction_scale(x, x).item() == pytest.approx(1.0)
+    assert torch.allclose(reconstruction_scale(x, torch.stack([0.7 * x, x])), torch.tensor([0.7, 1.0]))
+    with pytest.raises(ValueError, match="x_hat"):
+        reconstruction_scale(x, x[:, :3])
+    with pytest.raises(ValueError, match="all zeros"):
+        reconstruction_scale(torch.zeros(3, 2), torch.zeros(3, 2))

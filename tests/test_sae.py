@@ -191,9 +191,9 @@ def test_fast_training_matches_autograd_training(act, k, extra):
 def test_train_recovers_small_ground_truth():
     feats = synthetic_features(32, 16, mean_active=2.0, seed=0)
     relu = SparseAutoencoder(16, 64, n_instances=1, seed=0)
-    h = train_sae(relu, feats, steps=400, batch_size=256, lr=3e-3, l1_coeff=0.1, progress=False)
+    h = train_sae(relu, feats, steps=600, batch_size=256, lr=1e-2, l1_coeff=0.3, progress=False)
     topk = SparseAutoencoder(16, 64, activation="topk", k=2, seed=0)
-    train_sae(topk, feats, steps=400, batch_size=256, lr=3e-3, progress=False)
+    train_sae(topk, feats, steps=600, batch_size=256, lr=3e-3, progress=False)
     for sae in (relu, topk):
         assert mmcs(sae.W_dec[0].detach(), feats.directions) > 0.95
         assert feature_recovery(sae.W_dec[0].detach(), feats.directions) >= 0.9
@@ -289,3 +289,10 @@ def test_train_bad_data_is_rejected_before_training():
     with pytest.raises(ValueError, match="sae"):
         train_sae("sae", bad, steps=2, progress=False)
     assert torch.equal(sae.W_enc, W0)
+
+
+def test_sae_init_does_not_start_at_the_synthetic_features():
+    # same seed for both: the two random streams must differ (the SAE would start at the answer)
+    feats = synthetic_features(32, 16, mean_active=2.0, seed=0)
+    sae = SparseAutoencoder(16, 32, seed=0)
+    assert mmcs(sae.W_dec[0].detach(), feats.directions) < 0.8

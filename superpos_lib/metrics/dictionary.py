@@ -7,7 +7,7 @@ import torch
 
 from .. import _validate as V
 
-__all__ = ["cosine_matrix", "mmcs", "feature_recovery", "explained_variance", "l0", "dead_fraction"]
+__all__ = ["cosine_matrix", "mmcs", "feature_recovery", "explained_variance", "reconstruction_scale", "l0", "dead_fraction"]
 
 
 def _directions(name: str, value) -> torch.Tensor:
@@ -69,6 +69,23 @@ def explained_variance(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     if total <= 0:
         raise ValueError("x must vary across samples (its variance is 0, so the fraction is undefined)")
     return 1 - (x - x_hat).pow(2).sum((-1, -2)) / total
+
+
+def reconstruction_scale(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """How large reconstructions are along the inputs: ``sum_b <x_hat_b, x_b> / sum_b ||x_b||^2``.
+
+    ``x``: ``(n_samples, d)``; ``x_hat``: ``(n_samples, d)`` or ``(I, n_samples, d)``. Returns a scalar
+    or ``(I,)``. 1 for a perfect reconstruction; below 1 when the code *shrinks* (an L1 penalty pulls
+    every active latent towards 0).
+    """
+    V.tensor("x", x, ndim=2)
+    V.tensor("x_hat", x_hat, ndim=(2, 3))
+    if x_hat.shape[-2:] != x.shape:
+        raise ValueError(f"x_hat must have shape (..., {x.shape[0]}, {x.shape[1]}) like x, got {tuple(x_hat.shape)}")
+    total = x.pow(2).sum()
+    if total <= 0:
+        raise ValueError("x must not be all zeros")
+    return (x_hat * x).sum((-1, -2)) / total
 
 
 def l0(latents: torch.Tensor) -> torch.Tensor:
