@@ -84,3 +84,19 @@ def test_bad_inputs(fn):
 def test_represented_threshold_must_be_positive():
     with pytest.raises(ValueError, match="threshold"):
         represented_features(torch.eye(2), threshold=0.0)
+
+
+def test_feature_groups_finds_orthogonal_polytopes():
+    from superpos_lib.metrics import feature_groups
+
+    W = torch.zeros(5, 9, dtype=torch.float64)
+    W[:2, :5] = polygon(5)  # a pentagon in dims 0-1
+    W[2, 5], W[2, 6] = 1.0, -1.0  # an antipodal pair in dim 2
+    W[3, 7] = 1.0  # a dedicated dimension
+    W[4, 8] = 0.1  # not represented
+    assert feature_groups(W) == [([0, 1, 2, 3, 4], 2), ([5, 6], 1), ([7], 1)]
+    assert feature_groups(torch.zeros(2, 3)) == []
+    with pytest.raises(ValueError, match="one instance"):
+        feature_groups(torch.ones(2, 2, 3))
+    with pytest.raises(ValueError, match="overlap"):
+        feature_groups(torch.eye(2), overlap=0.0)

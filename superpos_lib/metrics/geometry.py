@@ -11,7 +11,7 @@ import torch
 from .. import _validate
 
 __all__ = ["feature_norms", "feature_angles", "feature_interference", "feature_dimensionality",
-           "dimensions_per_feature", "represented_features"]
+           "dimensions_per_feature", "represented_features", "feature_groups"]
 
 _EPS = 1e-12
 
@@ -83,3 +83,42 @@ def represented_features(W: torch.Tensor, threshold: float = 0.5) -> torch.Tenso
     """Number of features whose norm exceeds ``threshold``: ``(..., d, n)`` -> ``(...)`` (int64)."""
     _validate.positive_float("threshold", threshold)
     return (feature_norms(W) > threshold).sum(-1)
+
+
+def feature_groups(W: torch.Tensor, *, overlap: float = 0.05, min_norm: float = 0.5) -> list[tuple[list[int], int]]:
+    """Split one model's represented features into groups that do not interfere with each other.
+
+    ``W``: ``(d, n)`` (one instance). Features with norm > ``min_norm`` are linked when
+    ``|cos(W_i, W_j)| > overlap``; a group is a connected set of linked features. Returns a list of
+    ``(feature indices, dimension of their span)`` sorted by first index (the span's dimension counts
+    singular values above 0.2 times the largest), e.g. a pentagon is
+    ``([...5 indices...], 2)`` and a square antiprism ``([...8 indices...], 3)``.
+    """
+    W = _check_W(W)
+    if W.ndim != 2:
+        raise ValueError(f"W must have shape (d, n) (one instance), got {tuple(W.shape)}")
+    _validate.positive_float("overlap", overlap)
+    _validate.positive_float("min_norm", min_norm)
+    norms = W.norm(dim=0)
+    keep = (norms > min_norm).nonzero().flatten()
+    if keep.numel() == 0:
+        return []
+    unit = W[:, keep] / norms[keep]
+    linked = (unit.T @ unit).abs() > overlap  # (k, k), reflexive
+    reach = linked.clone()
+    for _ in range(keep.numel()):  # transitive closure by repeated squaring until stable
+        new = (reach.float() @ reach.float()) > 0
+        if torch.equal(new, reach):
+            break
+        reach = new
+    groups, seen = [], set()
+    for a in range(keep.numel()):
+        if a in seen:
+            continue
+        members = reach[a].nonzero().flatten().tolist()
+        seen.update(members)
+        idx = keep[members]
+        sv = torch.linalg.svdvals(W[:, idx].double())
+        rank = int((sv > 0.2 * sv[0]).sum())  # dimensions that carry a real share of the group
+        groups.append((idx.tolist(), rank))
+    return groups

@@ -153,8 +153,7 @@ def plot_superposition_bars(W: torch.Tensor, feature_probability=None, *, max_in
             bottom.set_ylabel("feature i (0 = most important)")
     fig.colorbar(im, ax=axes[0, :].tolist(), fraction=0.02, pad=0.01)
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
-    fig.colorbar(sm, ax=axes[1, :].tolist(), fraction=0.02, pad=0.01,
-                 label="superposition sum_{j!=i}(W_i_hat.W_j)^2")
+    fig.colorbar(sm, ax=axes[1, :].tolist(), fraction=0.02, pad=0.01, label="superposition of feature i")
     return fig
 
 
@@ -191,7 +190,10 @@ def plot_dimensionality(W: torch.Tensor, feature_probability, *, fractions: Mapp
                     edgecolors="none")
     for value, label in fractions.items():
         ax1.axhline(value, color="C3", lw=0.7, alpha=0.6)
-        ax1.text(x.max() * 1.5, value, f"{_fraction_text(value)}  {label}", va="center", fontsize=8, color="C3")
+        close_below = any(0 < value - other < 0.04 for other in fractions)
+        close_above = any(0 < other - value < 0.04 for other in fractions)
+        va = "bottom" if close_below else "top" if close_above else "center"
+        ax1.text(x.max() * 1.5, value, f"{_fraction_text(value)}  {label}", va=va, fontsize=8, color="C3")
     ax1.set_xscale("log")
     ax1.set_xlim(x.min() / 1.3, x.max() * 1.3)
     ax1.set_ylim(0, 1.1)
@@ -252,8 +254,8 @@ def plot_phase_diagram(relative_importance, feature_probability, phase, *, analy
     if (maps[0][1] == -1).any():
         handles.append(plt.Rectangle((0, 0), 1, 1, color=colours[0]))
         labels.append("other")
-    fig.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 0.78 if len(maps) == 1 else 0.83, 1))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     return fig
 
 
