@@ -77,6 +77,7 @@ def student_notebook(chapter, chapter_name: str):
         cell.metadata.pop("execution", None)
         cells.append(cell)
     nb.cells = cells
+    nb.metadata.pop("widgets", None)  # saved widget state (pre-rendered frames): students run the cells
     return nb
 
 

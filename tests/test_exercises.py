@@ -43,6 +43,7 @@ def _chapter(tmp_path):
     root = tmp_path / "repo"
     (root / "chapters").mkdir(parents=True)
     nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Title"),
         nbformat.v4.new_code_cell("def add(a, b):\n    '''a + b'''\n    return a + b\n",
@@ -65,6 +66,7 @@ def test_build_writes_student_notebooks_and_detects_staleness(tmp_path):
     assert "raise NotImplementedError" in code[0].source and "return a + b" not in code[0].source
     assert code[0].metadata["tags"] == ["exercise"]
     assert all(c.outputs == [] and c.execution_count is None for c in code)
+    assert "widgets" not in student.metadata
     assert stale(root) == []
     chapter = root / "chapters" / "01_demo.ipynb"
     data = json.loads(chapter.read_text())
