@@ -464,7 +464,7 @@ def token_mixedness(values: torch.Tensor, indices: torch.Tensor, token_ids: torc
     counts = torch.zeros(types.shape, dtype=values.dtype, device=values.device).scatter_add_(
         1, run, torch.ones_like(types, dtype=values.dtype))
     q = counts / k
-    entropy = -(q * torch.log2(q.clamp(min=1e-30))).sum(dim=1)
+    entropy = -(q * torch.log2(q.clamp(min=1e-30))).sum(dim=1) + 0.0  # + 0.0 turns -0.0 into 0.0
     valid = (values > 0).all(dim=1)
     nan = torch.full_like(distinct, float("nan"))
     return torch.where(valid, distinct, nan), torch.where(valid, entropy, nan)
