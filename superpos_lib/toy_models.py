@@ -20,8 +20,10 @@ Every tensor carries an instance axis first: ``W`` is ``(n_instances, d_hidden, 
 
 :func:`train` runs a fused kernel: forward pass and hand-derived gradients with preallocated buffers,
 batched matrix products over all instances, Adam applied in place to one flat parameter buffer, and
-one uniform draw per feature for the data. ``kernel="autograd"`` runs the same training with autograd
-and ``torch.optim.Adam`` (same data, same updates up to rounding); tests check the two agree.
+32 random bits per feature for the data (see :mod:`superpos_lib.data`). Hidden activations for
+downstream analyses: ``model.hidden(features)`` -> ``(batch, n_instances, d_hidden)``.
+``kernel="autograd"`` runs the same training with autograd and ``torch.optim.Adam`` (same data, same
+updates up to rounding); tests check the two agree.
 """
 
 from __future__ import annotations
