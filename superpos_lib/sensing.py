@@ -510,7 +510,7 @@ def _iht(A: torch.Tensor, Y: torch.Tensor, K: torch.Tensor, *, max_iter: int, to
 
 def _to_groups(A: torch.Tensor, y: torch.Tensor):
     if A.ndim == 2:
-        return A.unsqueeze(0), y.T.unsqueeze(0)  # (1, m, n), (1, m, batch)
+        return A.unsqueeze(0), y.T.contiguous().unsqueeze(0)  # (1, m, n), (1, m, batch)
     return A, y.unsqueeze(-1)  # (batch, m, n), (batch, m, 1)
 
 
