@@ -49,6 +49,8 @@ def test_dense_regime_two_most_important_orthogonal_unit_features(five_in_two):
     assert torch.allclose(norms[:2], torch.ones(2), atol=0.03)
     assert (norms[2:] < 0.15).all()
     assert abs(feature_angles(W)[0, 1].item() - 90) < 2
+    b = five_in_two[1][0]
+    assert torch.allclose(b[2:], torch.full((3,), 0.5), atol=0.08)  # dropped features: the bias outputs their mean
 
 
 def test_intermediate_regime_two_antipodal_pairs(five_in_two):
