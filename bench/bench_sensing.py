@@ -95,7 +95,7 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--problems", type=int, default=200)
     parser.add_argument("--group", type=int, default=0, help="problems per matrix (0: all of a point)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (linprog and sklearn use one core)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads, default both cores (linprog and sklearn use one)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--methods", default="l1,omp")
     args = parser.parse_args(argv)

@@ -229,7 +229,7 @@ def _certify(A64: torch.Tensor, Y64: torch.Tensor, g: torch.Tensor, j: torch.Ten
 
 def _l1_admm(A: torch.Tensor, Y: torch.Tensor, *, max_iter: int, check_every: int = 10,
              rho_scale: float = 3.0, relax: float = 1.7, progress: bool = False,
-             iter_dtype: torch.dtype = torch.float64, stats: dict | None = None) -> torch.Tensor:
+             iter_dtype: torch.dtype = torch.float32, stats: dict | None = None) -> torch.Tensor:
     """Basis pursuit for groups: A (G, m, n), Y (G, m, r) -> X (G, n, r) (float64 inside).
 
     Over-relaxed ADMM on ``min ||z||_1 + indicator(A x = y)`` subject to ``x = z``. Every
@@ -543,7 +543,7 @@ def recover(A: torch.Tensor, y: torch.Tensor, *, method: str, k=None, lam: float
     ``method``:
 
     - ``"l1"``: basis pursuit ``min ||x||_1 s.t. A x = y`` (ADMM, then a least-squares refit on
-      the support certified optimal by a dual vector; ``max_iter`` defaults to 3000). Exact to
+      the support certified optimal by a dual vector; ``max_iter`` defaults to 1500). Exact to
       rounding error wherever the linear program's solution is the sparse one.
     - ``"lasso"``: ``min 0.5 ||A x - y||^2 + lam ||x||_1`` (FISTA; needs ``lam >= 0``).
     - ``"omp"``: orthogonal matching pursuit, ``k`` greedy steps (needs ``k``).
@@ -572,7 +572,7 @@ def recover(A: torch.Tensor, y: torch.Tensor, *, method: str, k=None, lam: float
         lam = V.non_negative_float("lam", lam)
     Ag, Yg = _to_groups(A, y)
     if method == "l1":
-        X = _l1_admm(Ag, Yg, max_iter=max_iter or 3000, progress=progress).to(A.dtype)
+        X = _l1_admm(Ag, Yg, max_iter=max_iter or 1500, progress=progress).to(A.dtype)
     elif method == "lasso":
         X = _lasso_fista(Ag, Yg, lam, max_iter=max_iter or 2000, tol=tol)
     else:
@@ -642,7 +642,7 @@ def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, 
         A = gaussian_matrix(m, n, batch=G, generator=generator, device=device, dtype=dtype)
         Y = (A @ x.view(G, group_size, n).transpose(1, 2))  # (G, m, group_size)
         if method == "l1":
-            X = _l1_admm(A, Y, max_iter=3000)
+            X = _l1_admm(A, Y, max_iter=1500)
         elif method == "omp":
             X = _omp(A, Y, K.view(G, group_size))
         else:
