@@ -50,7 +50,7 @@ def make_problems(n, delta, rho, problems, group, seed):
 
 def batched(method, A, A_each, y, k, group, dtype=torch.float32):
     """One call per group of problems sharing a matrix, or one call for all (group == 1).
-    Our side runs in ``dtype`` (the library's default float32; "l1" works in float64 inside)."""
+    Our side runs in ``dtype`` (the library's default float32; "l1" refits and certifies in float64)."""
     A, A_each, y = A.to(dtype), A_each.to(dtype), y.to(dtype)
     if group == 1:
         return recover(A_each, y, method=method, k=k)

@@ -230,7 +230,7 @@ def _certify(A64: torch.Tensor, Y64: torch.Tensor, g: torch.Tensor, j: torch.Ten
 def _l1_admm(A: torch.Tensor, Y: torch.Tensor, *, max_iter: int, check_every: int = 10,
              rho_scale: float = 3.0, relax: float = 1.7, progress: bool = False,
              iter_dtype: torch.dtype = torch.float32, stats: dict | None = None) -> torch.Tensor:
-    """Basis pursuit for groups: A (G, m, n), Y (G, m, r) -> X (G, n, r) (float64 inside).
+    """Basis pursuit for groups: A (G, m, n), Y (G, m, r) -> X (G, n, r) (iterations in ``iter_dtype``, refit and certificate in float64).
 
     Over-relaxed ADMM on ``min ||z||_1 + indicator(A x = y)`` subject to ``x = z``. Every
     ``check_every`` iterations, each problem whose support has not changed since the previous
