@@ -46,8 +46,8 @@ def site():
 @pytest.fixture(scope="module")
 def page(site):
     playwright_api = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium")
-    _require(chromium is not None, "Debian's chromium is not installed (apt-get install chromium)")
+    chromium = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    _require(chromium is not None, "no Chromium on PATH: install Debian's chromium (apt-get install chromium)")
     fetch_assets()
     refused: list[str] = []
 
