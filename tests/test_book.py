@@ -101,3 +101,19 @@ def test_bibliography_keys_cited_exist():
         for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", text):
             cited.update(k.strip() for k in group.split(","))
     assert cited and cited <= keys, f"unknown keys: {cited - keys}"
+
+
+def test_every_exercise_is_checked_in_a_chapter_and_its_reference_passes():
+    from superpos_lib.checks import registered_exercises
+
+    passed = set()
+    for path in CHAPTERS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            names = re.findall(r'\bcheck\(\s*"(\w+)"', cell.source) if cell.cell_type == "code" else []
+            text = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []))
+            for name in names:
+                if text.strip().startswith(f"[PASSED] {name}"):
+                    # nbval re-runs this cell and compares its output, so a reference that breaks fails CI
+                    assert "nbval-check-output" in cell.metadata.get("tags", []), f"{path.name}: tag the check of {name}"
+                    passed.add(name)
+    assert set(registered_exercises()) <= passed, f"no passing reference in any chapter: {set(registered_exercises()) - passed}"
