@@ -5,13 +5,9 @@ Checkers live in one module per chapter topic in this package; each registers it
 ``@register("exercise_name")``. Every module here is imported so all checkers are registered.
 """
 
-import importlib
-import pkgutil
-
+from .._reexport import reexport_submodules
 from ._core import CheckResult, Mismatch, call_student, check, compare, register, registered_exercises
 
-for _module in pkgutil.iter_modules(__path__):
-    if not _module.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module.name}")
+reexport_submodules(__name__, __path__, globals())  # importing a checker module registers its checkers
 
 __all__ = ["CheckResult", "Mismatch", "call_student", "check", "compare", "register", "registered_exercises"]
