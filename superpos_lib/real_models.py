@@ -45,6 +45,7 @@ from .device import resolve_device
 
 __all__ = [
     "MODEL_NAME",
+    "ablate_latent",
     "SITES",
     "REQUIRED_PACKAGES",
     "Activations",
@@ -287,6 +288,20 @@ def _site_module(model, layer: int, site: str) -> torch.nn.Module:
     return block if site == "resid" else block.intermediate
 
 
+def _check_model_layer_texts(model, layer, texts) -> None:
+    n_layers = len(model.encoder.layer) if hasattr(model, "encoder") else None
+    if n_layers is None:
+        raise ValueError(f"model must be a BERT-style encoder with model.encoder.layer, got {type(model).__name__}")
+    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < n_layers:
+        raise ValueError(f"layer must be an int in [0, {n_layers - 1}] (this model has {n_layers} blocks), got {layer!r}")
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise ValueError(f"texts must be a list of strings, got {type(texts).__name__}")
+    if len(texts) == 0:
+        raise ValueError("texts must hold at least one text, got an empty list")
+    if not all(isinstance(t, str) for t in texts):
+        raise ValueError("texts must hold only strings")
+
+
 def collect_activations(
     model,
     tokenizer,
@@ -321,18 +336,8 @@ def collect_activations(
     Returns:
         :class:`Activations` with ``acts`` of shape ``(n_tokens, d)``, ``n_tokens <= max_tokens``.
     """
-    n_layers = len(model.encoder.layer) if hasattr(model, "encoder") else None
-    if n_layers is None:
-        raise ValueError(f"model must be a BERT-style encoder with model.encoder.layer, got {type(model).__name__}")
-    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < n_layers:
-        raise ValueError(f"layer must be an int in [0, {n_layers - 1}] (this model has {n_layers} blocks), got {layer!r}")
+    _check_model_layer_texts(model, layer, texts)
     v.one_of("site", site, SITES)
-    if isinstance(texts, str) or not isinstance(texts, Sequence):
-        raise ValueError(f"texts must be a list of strings, got {type(texts).__name__}")
-    if len(texts) == 0:
-        raise ValueError("texts must hold at least one text, got an empty list")
-    if not all(isinstance(t, str) for t in texts):
-        raise ValueError("texts must hold only strings")
     max_tokens = v.positive_int("max_tokens", max_tokens)
     batch_size = v.positive_int("batch_size", batch_size)
     max_length = v.positive_int("max_length", max_length)
@@ -560,3 +565,55 @@ def train_sae_cached(data: torch.Tensor, d_sae: int, *, activation: str = "relu"
         torch.save({"state": sae.state_dict(), "history": history}, tmp)
         tmp.replace(path)
     return sae, history
+
+
+def ablate_latent(model, tokenizer, texts: Sequence[str], sae, latent: int, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sentence embeddings with and without one SAE latent's contribution to the residual stream.
+
+    The embedding is all-MiniLM-L6-v2's: the mean of the last hidden states over the real tokens,
+    scaled to unit norm. The ablated run removes, at every token, the latent's share of the SAE's
+    reconstruction from the output ``h`` of block ``layer``: ``h <- h - z_latent(h) * W_dec[latent]``
+    with ``z = sae.encode(h)`` (instance 0). Everything else, the SAE's reconstruction error included,
+    is left in place, so a text on which the latent never fires comes out exactly unchanged.
+
+    Args:
+        texts: non-empty list of strings. sae: a :class:`superpos_lib.sae.SparseAutoencoder` trained on
+            the output of block ``layer`` (``d_in`` = the model's hidden size). latent: index in ``[0, d_sae)``.
+
+    Returns:
+        ``(before, after, peak)``: embeddings ``(n_texts, d_model)`` twice, and ``(n_texts,)`` the latent's
+        largest activation on each text's tokens (0 where it never fires).
+    """
+    _check_model_layer_texts(model, layer, texts)
+    hidden = model.config.hidden_size
+    if getattr(sae, "d_in", None) != hidden:
+        raise ValueError(f"sae must be a SparseAutoencoder with d_in = {hidden} (the model's hidden size), "
+                         f"got {type(sae).__name__} with d_in = {getattr(sae, 'd_in', None)}")
+    if isinstance(latent, bool) or not isinstance(latent, int) or not 0 <= latent < sae.d_sae:
+        raise ValueError(f"latent must be an int in [0, {sae.d_sae - 1}], got {latent!r}")
+    inputs = dict(tokenizer(list(texts), return_tensors="pt", padding=True, truncation=True, max_length=128))
+    mask = inputs["attention_mask"].unsqueeze(-1).to(torch.float32)  # (n_texts, seq, 1)
+    direction = sae.W_dec.detach()[0, latent]  # (d_model,)
+    peaks: list[torch.Tensor] = []
+
+    def remove_latent(_module, _args, output):
+        h = output[0] if isinstance(output, (tuple, list)) else output  # (n_texts, seq, d_model)
+        z = sae.encode(h.reshape(-1, hidden))[0, :, latent].reshape(h.shape[:2])  # (n_texts, seq)
+        z = z * mask[..., 0]
+        peaks.append(z.amax(dim=1))
+        h = h - z.unsqueeze(-1) * direction
+        return (h, *output[1:]) if isinstance(output, (tuple, list)) else h
+
+    def embed() -> torch.Tensor:
+        with torch.no_grad():
+            states = model(**inputs).last_hidden_state
+        pooled = (states * mask).sum(1) / mask.sum(1)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+    before = embed()
+    handle = model.encoder.layer[layer].register_forward_hook(remove_latent)
+    try:
+        after = embed()
+    finally:
+        handle.remove()
+    return before, after, peaks[-1]

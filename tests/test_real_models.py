@@ -405,3 +405,40 @@ def test_chapter_claims_neurons_and_sae(minilm, monkeypatch, tmp_path):
     _, latent_entropy = rm.token_mixedness(*rm.top_activating(z_topk[0], k_top), resid.token_ids)
     detectors = lambda h: (h[~h.isnan()] < 1).float().mean()
     assert detectors(latent_entropy) > detectors(neuron_entropy)
+
+
+def test_ablate_latent_changes_only_texts_where_the_latent_fires(minilm):
+    from superpos_lib.sae import SparseAutoencoder
+
+    model, tokenizer = minilm
+    texts = ["The programmer fixed the bug.", "It rained all day."]
+    sae = SparseAutoencoder(model.config.hidden_size, 64, activation="topk", k=4, seed=0)
+    with torch.no_grad():  # a latent that fires on the first text only: its encoder reads a token of it
+        h = rm.record_output(model, model.encoder.layer[2], dict(tokenizer(texts[:1], return_tensors="pt")))[0]
+        sae.W_enc.zero_()
+        sae.b_enc.fill_(-1e4)
+        sae.W_enc[0, :, 5] = h[2] / h[2].norm() ** 2  # 1 on that token, less on the others
+        sae.b_enc[0, 5] = -0.9  # so only tokens close to it fire
+        sae.b_dec.zero_()
+        sae.W_dec[0, 5] = h[2]
+    before, after, peak = rm.ablate_latent(model, tokenizer, texts, sae, 5, layer=2)
+    assert before.shape == after.shape == (2, model.config.hidden_size)
+    assert peak[0] > 0.05 and peak[1] == 0
+    assert torch.allclose(before[1], after[1], atol=1e-6)  # never fired: exactly the same embedding
+    assert (before[0] * after[0]).sum() < 0.9999  # fired: the embedding moved
+    assert torch.allclose(before.norm(dim=-1), torch.ones(2), atol=1e-5)
+
+
+def test_ablate_latent_bad_input(minilm):
+    from superpos_lib.sae import SparseAutoencoder
+
+    model, tokenizer = minilm
+    sae = SparseAutoencoder(model.config.hidden_size, 8, seed=0)
+    with pytest.raises(ValueError, match="latent must be"):
+        rm.ablate_latent(model, tokenizer, ["a"], sae, 8, layer=2)
+    with pytest.raises(ValueError, match="layer must be"):
+        rm.ablate_latent(model, tokenizer, ["a"], sae, 0, layer=6)
+    with pytest.raises(ValueError, match="texts must"):
+        rm.ablate_latent(model, tokenizer, [], sae, 0, layer=2)
+    with pytest.raises(ValueError, match="sae must be"):
+        rm.ablate_latent(model, tokenizer, ["a"], SparseAutoencoder(10, 8), 0, layer=2)
