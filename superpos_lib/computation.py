@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from . import _validate as v
 from .device import resolve_device
+from .data import _check_batch_args
 
 __all__ = ["AbsValueModel", "signed_sparse_features", "abs_loss", "train_abs_model"]
 
@@ -40,12 +41,7 @@ def signed_sparse_features(batch_size: int, n_instances: int, n_features: int, f
     anything that broadcasts to ``(n_instances, n_features)``) and then uniform on [-1, 1); otherwise 0.
     Returns ``(batch_size, n_instances, n_features)``.
     """
-    v.positive_int("batch_size", batch_size)
-    v.positive_int("n_instances", n_instances)
-    v.positive_int("n_features", n_features)
-    device = resolve_device(device) if generator is None else torch.device(generator.device)
-    p = v.probability_tensor("feature_probability", feature_probability, (n_instances, n_features),
-                             dtype=dtype, device=device)
+    device, p = _check_batch_args(batch_size, n_instances, n_features, feature_probability, generator, device, dtype)
     return _fill_signed_(torch.empty(batch_size, n_instances, n_features, dtype=dtype, device=device), 1.0 / p, generator)
 
 

@@ -22,6 +22,18 @@ from .device import resolve_device
 __all__ = ["sparse_features"]
 
 
+def _check_batch_args(batch_size, n_instances, n_features, feature_probability, generator, device, dtype):
+    """Validate the arguments every sparse-feature sampler shares; returns ``(device, p)`` with the
+    feature probabilities ``p`` broadcast to ``(n_instances, n_features)`` on the generator's device."""
+    _validate.positive_int("batch_size", batch_size)
+    _validate.positive_int("n_instances", n_instances)
+    _validate.positive_int("n_features", n_features)
+    device = resolve_device(device) if generator is None else torch.device(generator.device)
+    p = _validate.probability_tensor("feature_probability", feature_probability, (n_instances, n_features),
+                                     dtype=dtype, device=device)
+    return device, p
+
+
 def sparse_features(
     batch_size: int,
     n_instances: int,
@@ -57,12 +69,7 @@ def sparse_features(
         ``(batch_size, n_instances, n_features)``: each entry is 0 with probability ``1 - p``,
         else uniform on (0, 1].
     """
-    _validate.positive_int("batch_size", batch_size)
-    _validate.positive_int("n_instances", n_instances)
-    _validate.positive_int("n_features", n_features)
-    device = resolve_device(device) if generator is None else torch.device(generator.device)
-    p = _validate.probability_tensor("feature_probability", feature_probability, (n_instances, n_features),
-                                     dtype=dtype, device=device)
+    device, p = _check_batch_args(batch_size, n_instances, n_features, feature_probability, generator, device, dtype)
     _validate.non_negative_int("correlated_pairs", correlated_pairs)
     _validate.non_negative_int("anticorrelated_pairs", anticorrelated_pairs)
     paired = 2 * (correlated_pairs + anticorrelated_pairs)
