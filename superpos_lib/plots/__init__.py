@@ -5,6 +5,6 @@ dark mode; call :func:`use_course_style` once (the chapters' setup cell does).
 """
 
 from .._reexport import reexport_submodules
-from ._style import figure_to_png, use_course_style
+from ._style import IMPORTANCE_CMAP, SPARSITY_LABEL, figure_to_png, sparsity_axis, use_course_style
 
-__all__ = ["figure_to_png", "use_course_style", *reexport_submodules(__name__, __path__, globals())]
+__all__ = ["IMPORTANCE_CMAP", "SPARSITY_LABEL", "figure_to_png", "sparsity_axis", "use_course_style", *reexport_submodules(__name__, __path__, globals())]

@@ -40,3 +40,25 @@ def figure_to_png(fig: plt.Figure, dpi: int = 80, close: bool = True) -> bytes:
     if close:
         plt.close(fig)
     return buffer.getvalue()
+
+
+# One convention for every figure in the book (also stated in glossary.md):
+# - sparsity on the x axis as 1/p = 1/(1 - S), log scale, sparser to the right (as in TMS);
+# - importance drawn with IMPORTANCE_CMAP, bright yellow = most important.
+IMPORTANCE_CMAP = "viridis"
+SPARSITY_LABEL = "1/p = 1/(1 − S)   (log scale, sparser →)"
+
+
+def sparsity_axis(ax: plt.Axes, which: str = "x", label: str | None = None) -> plt.Axes:
+    """Put sparsity on ``ax``'s ``which`` axis the course's way: values are 1/p = 1/(1 − S),
+    log scale, sparser to the right (or up). Pass 1/p values to the plot, not p."""
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    if which not in ("x", "y"):
+        raise ValueError(f"which must be 'x' or 'y', got {which!r}")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_minor_formatter(NullFormatter())
+    (ax.set_xlabel if which == "x" else ax.set_ylabel)(label or SPARSITY_LABEL)
+    return ax
