@@ -13,7 +13,7 @@ $(STAMP): $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements.txt
 	if [ -f requirements-real.txt ]; then $(BIN)/pip install --quiet -r requirements-real.txt -c requirements.txt; fi
-	if [ -f requirements-nodeps.txt ]; then $(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt; fi
+	if [ -f requirements-nodeps.txt ]; then $(BIN)/pip install --quiet --no-deps --require-hashes -r requirements-nodeps.txt; fi
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
