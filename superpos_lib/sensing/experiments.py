@@ -1,0 +1,112 @@
+"""Empirical phase transitions: success rates over a grid of undersampling and sparsity, and the
+fitted 50% point."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from .. import _validate as V
+from ..device import resolve_device
+from .basis_pursuit import _l1_admm
+from .iht import _iht
+from .omp import _omp
+from .problems import AMPLITUDES, gaussian_matrix, recovery_success, sparse_signals
+
+__all__ = ["phase_transition", "transition_point"]
+
+
+def _unit_interval(name: str, values: Any) -> torch.Tensor:
+    try:
+        t = torch.as_tensor(values, dtype=torch.float64).flatten()
+    except Exception:
+        raise ValueError(f"{name} must be a number or a sequence of numbers in (0, 1], got {type(values).__name__}") from None
+    if t.numel() == 0:
+        raise ValueError(f"{name} must hold at least one value in (0, 1]")
+    if not (torch.isfinite(t).all() and (t > 0).all() and (t <= 1).all()):
+        raise ValueError(f"{name} must lie in (0, 1], got values from {t.min().item():g} to {t.max().item():g}")
+    return t
+
+
+def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, trials: int, method: str,
+                     success_tol: float = 1e-4, signed: bool = True, amplitudes: str = "rademacher",
+                     group_size: int = 1, generator: torch.Generator | None = None, device=None,
+                     dtype: torch.dtype = torch.float64, progress: bool = True) -> torch.Tensor:
+    """Empirical success rate of a recovery method over a grid of undersampling and sparsity.
+
+    For each ``delta = m / n`` and ``rho = k / m`` (both in (0, 1]), ``m = round(delta n)`` and
+    ``k = round(rho m)``; ``trials`` problems ``y = A x`` with Gaussian ``A`` and random
+    ``k``-sparse ``x`` are solved, and a trial succeeds when ``||x_hat - x|| / ||x|| <
+    success_tol``. ``"omp"`` and ``"iht"`` are told the true ``k``; ``"lasso"`` is not allowed
+    here (it is for noisy data). Every ``group_size`` consecutive trials share one matrix
+    (``1``: a fresh matrix per trial, as in Donoho and Tanner's experiments).
+
+    All sparsities of one ``delta`` are solved in one batched call. Returns the success rates,
+    shape ``(len(rhos), len(deltas))`` (rows: rho, columns: delta).
+    """
+    V.positive_int("n", n)
+    d = _unit_interval("deltas", deltas)
+    rh = _unit_interval("rhos", rhos)
+    V.positive_int("trials", trials)
+    V.one_of("method", method, ("l1", "omp", "iht"))
+    success_tol = V.positive_float("success_tol", success_tol)
+    V.positive_int("group_size", group_size)
+    if trials % group_size:
+        raise ValueError(f"group_size must divide trials ({trials}), got {group_size}")
+    V.one_of("amplitudes", amplitudes, AMPLITUDES)
+    device = resolve_device(device)
+    rates = torch.zeros(len(rh), len(d), dtype=torch.float64)
+    cols = list(enumerate(d.tolist()))
+    if progress:
+        from tqdm.auto import tqdm
+        cols = tqdm(cols, desc=f"phase transition ({method})", leave=False)
+    for j, delta in cols:  # one batched solve per delta (each delta has its own m)
+        m = max(1, round(delta * n))
+        ks = torch.tensor([round(r * m) for r in rh.tolist()], dtype=torch.int64, device=device)
+        K = ks.repeat_interleave(trials)  # (len(rhos) * trials,)
+        batch = K.numel()
+        x = sparse_signals(batch, n, K, signed=signed, amplitudes=amplitudes, generator=generator,
+                           device=device, dtype=dtype)
+        G = batch // group_size
+        A = gaussian_matrix(m, n, batch=G, generator=generator, device=device, dtype=dtype)
+        Y = (A @ x.view(G, group_size, n).transpose(1, 2))  # (G, m, group_size)
+        if method == "l1":
+            X = _l1_admm(A, Y, max_iter=1500)
+        elif method == "omp":
+            X = _omp(A, Y, K.view(G, group_size))
+        else:
+            X = _iht(A, Y, K.view(G, group_size), max_iter=500, tol=1e-7)
+        x_hat = X.to(dtype).transpose(1, 2).reshape(batch, n)
+        ok = recovery_success(x_hat, x, success_tol).view(len(rh), trials)
+        rates[:, j] = ok.double().mean(dim=1).cpu()
+    return rates
+
+
+def transition_point(rhos: Sequence[float], rates: torch.Tensor, trials: int) -> torch.Tensor:
+    """Where the empirical success rate crosses 50%, for each column of a phase-transition grid.
+
+    Fits a logistic curve ``P(success) = 1 / (1 + exp(a (rho - rho_50)))`` to each column of
+    ``rates`` (``(len(rhos), n_deltas)``, as returned by :func:`phase_transition`) by maximum
+    likelihood (``trials`` problems per cell), and returns ``rho_50``, shape ``(n_deltas,)``.
+    """
+    rh = _unit_interval("rhos", rhos)
+    V.tensor("rates", rates, ndim=2)
+    V.positive_int("trials", trials)
+    if rates.shape[0] != len(rh):
+        raise ValueError(f"rates must have one row per rho ({len(rh)}), got shape {tuple(rates.shape)}")
+    if ((rates < 0) | (rates > 1)).any():
+        raise ValueError("rates must lie in [0, 1]")
+    p = rates.to(torch.float64).T  # (D, R)
+    center, spread = rh.mean(), rh.std().clamp_min(1e-6) if len(rh) > 1 else torch.tensor(1.0)
+    x = ((rh - center) / spread).view(1, -1)  # standardised rho: a well-conditioned Newton system
+    X = torch.stack([torch.ones_like(x).expand_as(p), x.expand_as(p)], dim=-1)  # (D, R, 2)
+    theta = torch.zeros(p.shape[0], 2, dtype=torch.float64)  # logit P = b0 + b1 * x
+    for _ in range(100):  # Newton's method on the binomial log-likelihood, all deltas at once
+        q = torch.sigmoid((X @ theta.unsqueeze(-1))[..., 0])
+        grad = (X * (p - q).unsqueeze(-1)).sum(1) * trials
+        hess = -(X.transpose(1, 2) @ (X * (q * (1 - q)).unsqueeze(-1))) * trials
+        hess = hess - 1e-9 * torch.eye(2, dtype=torch.float64)
+        step = torch.linalg.solve(hess, grad.unsqueeze(-1))[..., 0]
+        theta = theta - step.clamp(-5, 5)  # damped: all-0 or all-1 columns push theta to infinity
+    return center - theta[:, 0] / theta[:, 1] * spread
