@@ -7,8 +7,10 @@ tries to read them back out::
     f' = ReLU(W^T h + b)        # (n_features,) tied weights, a bias per feature
 
 Variants: ``hidden_activation="relu"`` puts a ReLU on the hidden layer too (``h = ReLU(W f)``), which
-gives the hidden space a privileged basis (the neurons); ``linear=True`` is the linear baseline
-``f' = W^T W f`` (no ReLU, no bias), which can only learn a projection onto ``d_hidden`` directions.
+gives the hidden space a privileged basis (the neurons); ``linear=True`` is TMS's linear baseline
+``f' = W^T W f + b`` (no ReLU), whose best ``W^T W`` is a projection onto at most ``d_hidden``
+directions; ``bias=False`` removes the bias from either model (``f' = ReLU(W^T W f)`` or
+``f' = W^T W f``), to separate what the ReLU and what the bias do.
 
 The loss is TMS's importance-weighted squared error, averaged over the batch and the features of one
 instance and summed over instances: ``L = sum_k mean_{batch, i} I_ki (f_ki - f'_ki)^2``. Instances do
@@ -57,7 +59,8 @@ class ToyModel(nn.Module):
         feature_probability: probability ``p = 1 - S`` that a feature is non-zero, in (0, 1]; same
             shapes as ``importance``. Used by :func:`train` to draw data.
         hidden_activation: ``None`` (TMS's model, ``h = W f``) or ``"relu"`` (``h = ReLU(W f)``).
-        linear: ``True`` for the linear baseline ``f' = W^T W f`` (no bias, no ReLU).
+        linear: ``True`` for TMS's linear baseline ``f' = W^T W f + b`` (no ReLU).
+        bias: ``False`` for a model without the bias ``b`` (it stays zero and untrained).
         device: ``None`` (course default), ``"cpu"``, ``"cuda"`` or a ``torch.device``.
         seed: seed of the initialisation (drawn on the CPU, so identical on every device).
         dtype: parameter dtype (float32 by default; float64 for gradient tests).
@@ -65,19 +68,21 @@ class ToyModel(nn.Module):
     Attributes:
         W: ``(n_instances, d_hidden, n_features)``, xavier-normal per instance
             (std ``sqrt(2 / (d_hidden + n_features))``).
-        b: ``(n_instances, n_features)``, zeros (stays zero and untrained when ``linear``).
+        b: ``(n_instances, n_features)``, zeros (stays zero and untrained when ``bias=False``).
         importance, feature_probability: ``(n_instances, n_features)`` buffers.
     """
 
     def __init__(self, n_features: int, d_hidden: int, n_instances: int = 1, *, importance=1.0,
                  feature_probability=1.0, hidden_activation: str | None = None, linear: bool = False,
-                 device=None, seed: int = 0, dtype: torch.dtype = torch.float32):
+                 bias: bool = True, device=None, seed: int = 0, dtype: torch.dtype = torch.float32):
         super().__init__()
         _validate.positive_int("n_features", n_features)
         _validate.positive_int("d_hidden", d_hidden)
         _validate.positive_int("n_instances", n_instances)
         _validate.one_of("hidden_activation", hidden_activation, (None, "relu"))
         _validate.one_of("linear", linear, (False, True))
+        if not isinstance(bias, bool):
+            raise ValueError(f"bias must be True or False, got {bias!r}")
         _validate.non_negative_int("seed", seed)
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
@@ -89,19 +94,19 @@ class ToyModel(nn.Module):
         device = resolve_device(device)
 
         self.n_features, self.d_hidden, self.n_instances = n_features, d_hidden, n_instances
-        self.hidden_activation, self.linear = hidden_activation, linear
+        self.hidden_activation, self.linear, self.bias = hidden_activation, linear, bias
         gen = torch.Generator().manual_seed(seed)
         std = math.sqrt(2.0 / (n_features + d_hidden))  # xavier normal for a (d_hidden, n_features) matrix
         W = torch.randn(n_instances, d_hidden, n_features, generator=gen, dtype=dtype) * std
         self.W = nn.Parameter(W.to(device))
         self.b = nn.Parameter(torch.zeros(n_instances, n_features, dtype=dtype, device=device),
-                              requires_grad=not linear)
+                              requires_grad=bias)
         self.register_buffer("importance", imp.clone().to(device))
         self.register_buffer("feature_probability", prob.clone().to(device))
 
     def extra_repr(self) -> str:
         return (f"n_features={self.n_features}, d_hidden={self.d_hidden}, n_instances={self.n_instances}, "
-                f"hidden_activation={self.hidden_activation}, linear={self.linear}")
+                f"hidden_activation={self.hidden_activation}, linear={self.linear}, bias={self.bias}")
 
     def _check_features(self, features) -> torch.Tensor:
         _validate.tensor("features", features, ndim=3)
@@ -120,15 +125,16 @@ class ToyModel(nn.Module):
         return torch.relu(h) if self.hidden_activation == "relu" else h
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Reconstruction ``f' = ReLU(W^T h + b)`` (``W^T W f`` when ``linear``).
+        """Reconstruction ``f' = ReLU(W^T h + b)`` (``W^T W f + b`` when ``linear``; no ``b`` when
+        ``bias=False``).
 
         ``features``: ``(batch, n_instances, n_features)`` -> same shape.
         """
         h = self.hidden(features)
         out = torch.einsum("bid,idn->bin", h, self.W)
-        if self.linear:
-            return out
-        return torch.relu(out + self.b)
+        if self.bias:
+            out = out + self.b
+        return out if self.linear else torch.relu(out)
 
     def loss(self, features: torch.Tensor) -> torch.Tensor:
         """Importance-weighted squared error per instance, ``(n_instances,)``: the mean over the batch
@@ -213,10 +219,8 @@ class _FusedKernel:
             h.clamp_(min=0.0)                               # h = ReLU(W f)
             torch.sign(h, out=self.hs)                      # 1 where the hidden ReLU is on, else 0
         self.h_aug[..., :d].copy_(h)
-        if model.linear:
-            torch.bmm(h, self.W, out=y)                     # f' = W^T W f
-        else:
-            torch.bmm(self.h_aug, self.W_aug, out=y)        # W^T h + b                    (I, B, n)
+        torch.bmm(self.h_aug, self.W_aug, out=y)            # W^T h + b (b = 0 without bias) (I, B, n)
+        if not model.linear:
             y.clamp_(min=0.0)                               # f' = ReLU(W^T h + b)
             torch.sign(y, out=s)                            # ReLU gate: 1 where f' > 0, else 0
         if loss_out is not None:
@@ -236,7 +240,7 @@ class _FusedKernel:
             self.dh.mul_(self.hs)
         torch.bmm(self.dh.transpose(1, 2), f, out=self.gW_in)  # dL/dW through h = W f
         self.gW.add_(self.gW_in)
-        if model.linear:
+        if not model.bias:
             self.gb.zero_()
 
     def write_back(self) -> None:
@@ -250,7 +254,7 @@ def manual_gradients(model: ToyModel, features: torch.Tensor):
 
     ``features``: ``(batch, n_instances, n_features)``. Returns ``(loss, dW, db)`` with shapes
     ``(n_instances,)``, ``(n_instances, d_hidden, n_features)``, ``(n_instances, n_features)``
-    (``db`` is zero for the linear model). Used to test the kernel against autograd.
+    (``db`` is zero for a model without bias). Used to test the kernel against autograd.
     """
     if not isinstance(model, ToyModel):
         raise ValueError(f"model must be a ToyModel, got {type(model).__name__}")
@@ -324,7 +328,7 @@ def train(model: ToyModel, *, steps: int = 10_000, batch_size: int = 1024, lr: f
 def _train_fused(model, steps, batch_size, lrs, generator, history, log_at, bar):
     k = _FusedKernel(model, batch_size)
     b1, b2 = _ADAM_BETAS
-    params, grad = k.theta, k.grad  # for the linear model, b's gradient is 0, so Adam leaves b at 0
+    params, grad = k.theta, k.grad  # without bias, b's gradient is 0, so Adam leaves b at 0
     m, v = torch.zeros_like(params), torch.zeros_like(params)
     denom = torch.empty_like(params)
     chunk = 0
@@ -346,7 +350,7 @@ def _train_fused(model, steps, batch_size, lrs, generator, history, log_at, bar)
 
 
 def _train_autograd(model, steps, batch_size, lrs, generator, history, log_at, bar):
-    params = [model.W] if model.linear else [model.W, model.b]
+    params = [model.W, model.b] if model.bias else [model.W]
     opt = torch.optim.Adam(params, lr=lrs[0], betas=_ADAM_BETAS, eps=_ADAM_EPS, foreach=False)
     f = torch.empty(model.n_instances, batch_size, model.n_features, dtype=model.W.dtype, device=model.W.device)
     sampler = _Sampler(tuple(f.shape), model.feature_probability.unsqueeze(1), f.dtype, f.device)

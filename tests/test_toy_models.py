@@ -28,10 +28,11 @@ def test_shapes_buffers_and_init():
 
 def test_forward_matches_the_formula_for_every_variant():
     torch.manual_seed(0)
-    for kwargs in (dict(), dict(hidden_activation="relu"), dict(linear=True)):
+    for kwargs in (dict(), dict(hidden_activation="relu"), dict(linear=True), dict(linear=True, bias=False),
+                   dict(bias=False)):
         m = ToyModel(6, 3, 4, **kwargs)
         with torch.no_grad():
-            m.b.copy_(torch.randn(4, 6) * 0.3 * (not m.linear))
+            m.b.copy_(torch.randn(4, 6) * 0.3 * m.bias)
         f = features(m)
         out, hid = m(f), m.hidden(f)
         assert out.shape == f.shape and hid.shape == (64, 4, 3)
@@ -41,17 +42,21 @@ def test_forward_matches_the_formula_for_every_variant():
                 h = torch.relu(h)
             assert torch.allclose(hid[:, k], h, atol=1e-6)
             pre = h @ m.W[k]
-            expected = pre if m.linear else torch.relu(pre + m.b[k])
+            pre = pre + m.b[k]  # zero without bias
+            expected = pre if m.linear else torch.relu(pre)
             assert torch.allclose(out[:, k], expected, atol=1e-6)
         expected_loss = (m.importance * (out - f) ** 2).mean(dim=(0, 2))
         assert torch.allclose(m.loss(f), expected_loss)
 
 
-@pytest.mark.parametrize("kwargs", [dict(), dict(hidden_activation="relu"), dict(linear=True)])
+VARIANTS = [dict(), dict(hidden_activation="relu"), dict(linear=True), dict(linear=True, bias=False), dict(bias=False)]
+
+
+@pytest.mark.parametrize("kwargs", VARIANTS)
 def test_hand_derived_gradients_equal_autograd(kwargs):
     m = ToyModel(7, 3, 5, importance=torch.rand(5, 7, generator=torch.Generator().manual_seed(3)),
                  feature_probability=0.4, dtype=torch.float64, **kwargs)
-    if not m.linear:
+    if m.bias:
         with torch.no_grad():
             m.b.copy_(torch.randn(5, 7, generator=torch.Generator().manual_seed(4), dtype=torch.float64) * 0.2)
     f = features(m, batch=128)
@@ -61,14 +66,14 @@ def test_hand_derived_gradients_equal_autograd(kwargs):
     assert m.W.grad.abs().max() > 1e-4  # a real gradient, not zeros on both sides
     assert torch.allclose(loss, auto.detach(), rtol=1e-10)
     assert torch.allclose(dW, m.W.grad, rtol=1e-5, atol=1e-12)
-    if m.linear:
+    if not m.bias:
         assert (db == 0).all()
     else:
         assert m.b.grad.abs().max() > 1e-4
         assert torch.allclose(db, m.b.grad, rtol=1e-5, atol=1e-12)
 
 
-@pytest.mark.parametrize("kwargs", [dict(), dict(hidden_activation="relu"), dict(linear=True)])
+@pytest.mark.parametrize("kwargs", VARIANTS)
 def test_fused_and_autograd_training_agree(kwargs):
     runs = {}
     for kernel in ("fused", "autograd"):
@@ -100,10 +105,16 @@ def test_training_lowers_the_loss_and_updates_parameters_in_place():
     assert (m.b != 0).any()
 
 
-def test_linear_model_keeps_zero_bias():
-    m = ToyModel(5, 2, 2, linear=True, feature_probability=0.1)
-    train(m, steps=50, progress=False)
-    assert (m.b == 0).all()
+def test_models_without_bias_keep_zero_bias_and_linear_model_learns_one():
+    for kwargs in (dict(linear=True, bias=False), dict(bias=False)):
+        m = ToyModel(5, 2, 2, feature_probability=0.1, **kwargs)
+        train(m, steps=50, progress=False)
+        assert (m.b == 0).all() and not m.b.requires_grad
+    m = ToyModel(5, 2, 1, linear=True, importance=IMP5, feature_probability=0.5)
+    train(m, steps=2_000, lr=1e-2, lr_schedule="cosine", progress=False)
+    # TMS's linear model with bias: the 2 most important features, the others replaced by their mean p/2
+    assert torch.allclose(m.W.detach().norm(dim=1)[0], torch.tensor([1.0, 1.0, 0, 0, 0]), atol=0.1)
+    assert torch.allclose(m.b.detach()[0, 2:], torch.full((3,), 0.25), atol=0.03)
 
 
 def test_training_is_deterministic():
@@ -127,6 +138,7 @@ def test_training_is_deterministic():
     (dict(n_features=5, d_hidden=2, hidden_activation="tanh"), "hidden_activation"),
     (dict(n_features=5, d_hidden=2, linear=True, hidden_activation="relu"), "hidden_activation"),
     (dict(n_features=5, d_hidden=2, dtype=torch.float16), "dtype"),
+    (dict(n_features=5, d_hidden=2, bias=1), "bias"),
 ])
 def test_model_bad_inputs(kwargs, name):
     with pytest.raises(ValueError, match=name):
