@@ -43,3 +43,30 @@ def test_seed_everything_repeats_all_generators():
 def test_seed_must_be_non_negative_int(bad):
     with pytest.raises(ValueError, match="seed"):
         seed_everything(bad)
+
+
+@pytest.mark.parametrize("bad", ["tpu", "gpu", 3, "", 1.0, ["cpu"]])
+def test_resolve_device_errors_name_device(bad):
+    # every library function passes its ``device`` argument here: the message must name it
+    with pytest.raises(ValueError, match=r"^device must be"):
+        resolve_device(bad)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("bad", ["cuda", "cuda:0", torch.device("cuda")])
+def test_resolve_device_cuda_without_gpu_names_device(bad):
+    with pytest.raises(ValueError, match=r"^device=.*none is available"):
+        resolve_device(bad)
+
+
+def test_resolve_device_accepts_cpu_forms():
+    for ok in ("cpu", "cpu:0", torch.device("cpu"), torch.device("cpu", 0)):
+        assert resolve_device(ok).type == "cpu"
+    with pytest.raises(ValueError, match="device="):
+        resolve_device("cpu:1")
+
+
+@pytest.mark.parametrize("bad", [True, None])
+def test_seed_rejects_bool_and_none(bad):
+    with pytest.raises(ValueError, match="seed"):
+        seed_everything(bad)
