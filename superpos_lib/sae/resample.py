@@ -1,0 +1,60 @@
+"""Resampling dead latents (Bricken et al. 2023, "Towards Monosemanticity")."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import _validate as V
+from .model import SparseAutoencoder
+
+__all__ = ["resample_dead_latents"]
+
+
+@torch.no_grad()
+def resample_dead_latents(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor, *,
+                          generator: torch.Generator | None = None, encoder_scale: float = 0.2,
+                          optimizer_state: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """Re-initialise dead latents on inputs the SAE reconstructs badly (Bricken et al. 2023).
+
+    ``x``: ``(batch, d_in)``; ``dead``: ``(I, d_sae)`` bool. For every instance, each dead latent
+    gets an input ``x_j`` drawn with probability proportional to its squared reconstruction error;
+    its decoder row becomes ``(x_j - b_dec) / ||x_j - b_dec||``, its encoder column the same vector
+    times ``encoder_scale`` times the mean norm of the live encoder columns, its encoder bias 0.
+    ``optimizer_state`` (Adam moments laid out like ``[W_enc, b_enc, W_dec, b_dec]``, repeated) is
+    zeroed for those latents. Returns the number of latents resampled per instance ``(I,)``.
+    """
+    if not isinstance(sae, SparseAutoencoder):
+        raise ValueError(f"sae must be a SparseAutoencoder, got {type(sae).__name__}")
+    I, d, m = sae.n_instances, sae.d_in, sae.d_sae
+    V.tensor("x", x, ndim=2)
+    if x.shape[-1] != d:
+        raise ValueError(f"x must have last dimension d_in={d}, got shape {tuple(x.shape)}")
+    if not isinstance(dead, torch.Tensor) or dead.dtype != torch.bool or dead.shape != (I, m):
+        raise ValueError(f"dead must be a bool tensor of shape (n_instances, d_sae) = ({I}, {m})")
+    V.positive_float("encoder_scale", encoder_scale)
+    x_hat, _ = sae(x)
+    weights = (x_hat - x).pow(2).sum(-1).pow(2) + 1e-12       # (I, B): probability ~ squared loss
+    # one candidate input per latent (I, m), drawn on the CPU so a CPU generator works everywhere
+    pick = torch.multinomial(weights.cpu(), m, replacement=True, generator=generator).to(x.device)
+    xc = x.unsqueeze(0) - sae.b_dec.unsqueeze(1)               # (I, B, d)
+    new_dir = torch.gather(xc, 1, pick.unsqueeze(-1).expand(I, m, d))
+    new_dir = new_dir / new_dir.norm(dim=-1, keepdim=True).clamp_min(1e-12)   # (I, m, d)
+    enc_norms = sae.W_enc.norm(dim=1)                          # (I, m)
+    alive = (~dead).float()
+    mean_alive = (enc_norms * alive).sum(-1) / alive.sum(-1).clamp_min(1)
+    mean_alive = torch.where(alive.sum(-1) > 0, mean_alive, torch.ones_like(mean_alive))
+    mask = dead.unsqueeze(-1)                                  # (I, m, 1)
+    sae.W_dec.copy_(torch.where(mask, new_dir, sae.W_dec))
+    new_enc = (new_dir * (encoder_scale * mean_alive).view(I, 1, 1)).transpose(1, 2)
+    sae.W_enc.copy_(torch.where(dead.unsqueeze(1), new_enc, sae.W_enc))
+    sae.b_enc.masked_fill_(dead, 0.0)
+    if optimizer_state is not None:
+        for i, s in enumerate(optimizer_state):
+            kind = i % 4
+            if kind == 0:
+                s.masked_fill_(dead.unsqueeze(1), 0.0)
+            elif kind == 1:
+                s.masked_fill_(dead, 0.0)
+            elif kind == 2:
+                s.masked_fill_(mask, 0.0)
+    return dead.sum(-1)
