@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 REQS   := requirements.txt $(wildcard requirements-real.txt requirements-nodeps.txt) pyproject.toml
 
-.PHONY: book test unit notebooks build-check browser exercises clean
+.PHONY: book js test unit notebooks build-check browser exercises clean
 
 $(STAMP): $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,9 +17,14 @@ $(STAMP): $(REQS)
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-book: $(STAMP)
+book: $(STAMP) js
 	$(BIN)/jupyter-book build -W -n --keep-going .
 	@echo "open _build/html/index.html"
+
+# MathJax, require.js and the widget manager for an offline book: pinned npm packages, sha512 checked,
+# copied into _build/html/_vendor by the build (html_extra_path in _config.yml).
+js:
+	$(PYTHON) tools/vendor_js.py _build/vendor_js
 
 # Unit tests on two workers, one thread each (two torch processes with two threads each thrash 2 cores).
 unit: $(STAMP)
@@ -43,4 +48,4 @@ exercises: $(STAMP)
 	$(BIN)/python -m superpos_lib.exercises build
 
 clean:
-	rm -rf _build tests/.browser_assets
+	rm -rf _build

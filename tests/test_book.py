@@ -35,7 +35,10 @@ def _toc_files(node):
 def test_config_names_the_book():
     assert CONFIG["title"] and CONFIG["author"] and str(CONFIG["copyright"])
     assert CONFIG["execute"]["execute_notebooks"] == "off"
-    assert CONFIG["launch_buttons"]["colab_url"] and CONFIG["launch_buttons"]["binderhub_url"]
+    assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    # advertise nothing that cannot work: no Binder button without a Binder environment in the repository
+    binder_env = any((ROOT / "binder" / name).exists() for name in ("requirements.txt", "environment.yml"))
+    assert bool(CONFIG["launch_buttons"].get("binderhub_url")) == binder_env
 
 
 @pytest.mark.parametrize("path", ["README.md", "pyproject.toml", ".github/workflows/book.yml"])
@@ -117,3 +120,14 @@ def test_every_exercise_is_checked_in_a_chapter_and_its_reference_passes():
                     assert "nbval-check-output" in cell.metadata.get("tags", []), f"{path.name}: tag the check of {name}"
                     passed.add(name)
     assert set(registered_exercises()) <= passed, f"no passing reference in any chapter: {set(registered_exercises()) - passed}"
+
+
+def test_every_student_notebook_has_an_open_in_colab_link():
+    owner_name = REPO_URL.removeprefix("https://github.com/")
+    branch = CONFIG["repository"]["branch"]
+    text = (ROOT / "how_to_use.md").read_text()
+    linked = set(re.findall(
+        rf"\(https://colab\.research\.google\.com/github/{re.escape(owner_name)}/blob/{re.escape(branch)}/"
+        r"exercises/([\w.-]+\.ipynb)\)", text))
+    students = {p.name for p in (ROOT / "exercises").glob("*.ipynb")}
+    assert linked == students, f"how_to_use.md: add Colab links for {students - linked}, drop {linked - students}"
