@@ -3,6 +3,7 @@ fitted 50% point."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import torch
@@ -32,18 +33,22 @@ def _unit_interval(name: str, values: Any) -> torch.Tensor:
 def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, trials: int, method: str,
                      success_tol: float = 1e-4, signed: bool = True, amplitudes: str = "rademacher",
                      group_size: int = 1, generator: torch.Generator | None = None, device=None,
-                     dtype: torch.dtype = torch.float64, progress: bool = True) -> torch.Tensor:
+                     dtype: torch.dtype = torch.float64, progress: bool = True, return_info: bool = False):
     """Empirical success rate of a recovery method over a grid of undersampling and sparsity.
 
     For each ``delta = m / n`` and ``rho = k / m`` (both in (0, 1]), ``m = round(delta n)`` and
-    ``k = round(rho m)``; ``trials`` problems ``y = A x`` with Gaussian ``A`` and random
+    ``k = max(1, floor(rho m + 1/2))`` (never 0: ``x = 0`` would count as a success); ``trials`` problems ``y = A x`` with Gaussian ``A`` and random
     ``k``-sparse ``x`` are solved, and a trial succeeds when ``||x_hat - x|| / ||x|| <
     success_tol``. ``"omp"`` and ``"iht"`` are told the true ``k``; ``"lasso"`` is not allowed
     here (it is for noisy data). Every ``group_size`` consecutive trials share one matrix
     (``1``: a fresh matrix per trial, as in Donoho and Tanner's experiments).
 
     All sparsities of one ``delta`` are solved in one batched call. Returns the success rates,
-    shape ``(len(rhos), len(deltas))`` (rows: rho, columns: delta).
+    shape ``(len(rhos), len(deltas))`` (rows: rho, columns: delta). With ``return_info=True``,
+    ``(rates, info)``: ``info["k"]`` the integer sparsity of each cell (int64), ``info["rho"]`` the
+    ratio ``k / m`` actually used (plot and fit at these, not at the nominal ``rhos``) and
+    ``info["se"]`` the binomial standard error ``sqrt(rate (1 - rate) / trials)`` of each rate
+    (all ``(len(rhos), len(deltas))``).
     """
     V.positive_int("n", n)
     d = _unit_interval("deltas", deltas)
@@ -57,13 +62,18 @@ def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, 
     V.one_of("amplitudes", amplitudes, AMPLITUDES)
     device = resolve_device(device)
     rates = torch.zeros(len(rh), len(d), dtype=torch.float64)
+    k_used = torch.zeros(len(rh), len(d), dtype=torch.int64)
+    rho_used = torch.zeros(len(rh), len(d), dtype=torch.float64)
     cols = list(enumerate(d.tolist()))
     if progress:
         from tqdm.auto import tqdm
         cols = tqdm(cols, desc=f"phase transition ({method})", leave=False)
     for j, delta in cols:  # one batched solve per delta (each delta has its own m)
         m = max(1, round(delta * n))
-        ks = torch.tensor([round(r * m) for r in rh.tolist()], dtype=torch.int64, device=device)
+        ks = torch.tensor([min(m, max(1, math.floor(r * m + 0.5))) for r in rh.tolist()], dtype=torch.int64,
+                          device=device)
+        k_used[:, j] = ks.cpu()
+        rho_used[:, j] = ks.cpu().double() / m
         K = ks.repeat_interleave(trials)  # (len(rhos) * trials,)
         batch = K.numel()
         x = sparse_signals(batch, n, K, signed=signed, amplitudes=amplitudes, generator=generator,
@@ -80,27 +90,40 @@ def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, 
         x_hat = X.to(dtype).transpose(1, 2).reshape(batch, n)
         ok = recovery_success(x_hat, x, success_tol).view(len(rh), trials)
         rates[:, j] = ok.double().mean(dim=1).cpu()
+    if return_info:
+        return rates, {"k": k_used, "rho": rho_used, "se": (rates * (1 - rates) / trials).sqrt()}
     return rates
 
 
-def transition_point(rhos: Sequence[float], rates: torch.Tensor, trials: int) -> torch.Tensor:
+def transition_point(rhos, rates: torch.Tensor, trials: int, *, return_se: bool = False):
     """Where the empirical success rate crosses 50%, for each column of a phase-transition grid.
 
     Fits a logistic curve ``P(success) = 1 / (1 + exp(a (rho - rho_50)))`` to each column of
     ``rates`` (``(len(rhos), n_deltas)``, as returned by :func:`phase_transition`) by maximum
     likelihood (``trials`` problems per cell), and returns ``rho_50``, shape ``(n_deltas,)``.
+    ``rhos``: one value per row, or a ``(len(rhos), n_deltas)`` tensor of the ratios actually used
+    in each cell (``info["rho"]`` of :func:`phase_transition`). With ``return_se=True``, returns
+    ``(rho_50, se)``: the standard error of ``rho_50`` by the delta method from the inverse Fisher
+    information of the fit.
     """
-    rh = _unit_interval("rhos", rhos)
     V.tensor("rates", rates, ndim=2)
     V.positive_int("trials", trials)
-    if rates.shape[0] != len(rh):
-        raise ValueError(f"rates must have one row per rho ({len(rh)}), got shape {tuple(rates.shape)}")
+    if isinstance(rhos, torch.Tensor) and rhos.ndim == 2:
+        if rhos.shape != rates.shape:
+            raise ValueError(f"rhos given per cell must have the shape of rates {tuple(rates.shape)}, got {tuple(rhos.shape)}")
+        rh2 = _unit_interval("rhos", rhos).view(rhos.shape).T  # (D, R)
+    else:
+        rh = _unit_interval("rhos", rhos)
+        if rates.shape[0] != len(rh):
+            raise ValueError(f"rates must have one row per rho ({len(rh)}), got shape {tuple(rates.shape)}")
+        rh2 = rh.view(1, -1).expand(rates.shape[1], -1)
     if ((rates < 0) | (rates > 1)).any():
         raise ValueError("rates must lie in [0, 1]")
     p = rates.to(torch.float64).T  # (D, R)
-    center, spread = rh.mean(), rh.std().clamp_min(1e-6) if len(rh) > 1 else torch.tensor(1.0)
-    x = ((rh - center) / spread).view(1, -1)  # standardised rho: a well-conditioned Newton system
-    X = torch.stack([torch.ones_like(x).expand_as(p), x.expand_as(p)], dim=-1)  # (D, R, 2)
+    center = rh2.mean(dim=1, keepdim=True)
+    spread = rh2.std(dim=1, keepdim=True).clamp_min(1e-6) if rh2.shape[1] > 1 else torch.ones_like(center)
+    x = (rh2 - center) / spread  # standardised rho: a well-conditioned Newton system
+    X = torch.stack([torch.ones_like(x), x], dim=-1)  # (D, R, 2)
     theta = torch.zeros(p.shape[0], 2, dtype=torch.float64)  # logit P = b0 + b1 * x
     for _ in range(100):  # Newton's method on the binomial log-likelihood, all deltas at once
         q = torch.sigmoid((X @ theta.unsqueeze(-1))[..., 0])
@@ -109,4 +132,13 @@ def transition_point(rhos: Sequence[float], rates: torch.Tensor, trials: int) ->
         hess = hess - 1e-9 * torch.eye(2, dtype=torch.float64)
         step = torch.linalg.solve(hess, grad.unsqueeze(-1))[..., 0]
         theta = theta - step.clamp(-5, 5)  # damped: all-0 or all-1 columns push theta to infinity
-    return center - theta[:, 0] / theta[:, 1] * spread
+    b0, b1 = theta[:, 0], theta[:, 1]
+    rho50 = center[:, 0] - b0 / b1 * spread[:, 0]
+    if not return_se:
+        return rho50
+    q = torch.sigmoid((X @ theta.unsqueeze(-1))[..., 0])
+    info = (X.transpose(1, 2) @ (X * (q * (1 - q)).unsqueeze(-1))) * trials  # Fisher information
+    cov = torch.linalg.pinv(info)
+    grad = torch.stack([-1 / b1, b0 / b1 ** 2], dim=1) * spread  # d rho50 / d (b0, b1)
+    se = ((grad.unsqueeze(1) @ cov @ grad.unsqueeze(-1))[:, 0, 0]).clamp_min(0).sqrt()
+    return rho50, se
