@@ -1,6 +1,7 @@
 import importlib.util
 import math
 import socket
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -48,7 +49,10 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("SUPERPOS_CACHE", str(tmp_path))
     assert rm.cache_dir() == tmp_path
     monkeypatch.delenv("SUPERPOS_CACHE")
-    assert str(rm.cache_dir()) == ".superpos_cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert rm.cache_dir() == tmp_path / "xdg" / "superpos_lib"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert rm.cache_dir() == Path.home() / ".cache" / "superpos_lib"
 
 
 def test_corpus_hash_depends_on_content_and_order():
@@ -274,7 +278,7 @@ def test_collect_activations_cache_round_trip(minilm, monkeypatch, tmp_path):
     first = rm.collect_activations(model, tokenizer, TEXTS[:2], layer=1, max_tokens=50, progress=False)
     files = list(tmp_path.glob("*.pt"))
     assert len(files) == 1 and "_L1_resid_" in files[0].name
-    torch.save({**torch.load(files[0], weights_only=True), "acts": first.acts + 1}, files[0])  # mark it
+    torch.save({**torch.load(files[0], weights_only=True), "acts": {"resid": first.acts + 1}}, files[0])  # mark it
     second = rm.collect_activations(model, tokenizer, TEXTS[:2], layer=1, max_tokens=50, progress=False)
     torch.testing.assert_close(second.acts, first.acts + 1)  # read from the cache
     rm.collect_activations(model, tokenizer, TEXTS[:3], layer=1, max_tokens=50, progress=False)
