@@ -262,3 +262,32 @@ def number_or_tensor(name: str, value: Any, *, like: torch.Tensor, low: float | 
 
 
 _dtype_arg = dtype  # for functions whose own ``dtype`` parameter hides this one
+
+
+def real_values(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = None, finite: bool = True,
+                integer: bool = False, dtype=torch.float64) -> torch.Tensor:
+    """A number, a sequence of numbers or a real tensor as a tensor (``dtype``, on the input's device):
+    for arguments that accept plain lists as well as tensors. ``integer``: the values must be whole
+    numbers (an integer tensor, or floats without a fractional part)."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ValueError(f"{name} must be a number, a sequence of numbers or a tensor, got {type(value).__name__}")
+    if isinstance(value, torch.Tensor):
+        if value.dtype == torch.bool or value.is_complex():
+            raise ValueError(f"{name} must hold real numbers, got a {value.dtype} tensor")
+        t = value.detach()
+    else:
+        try:
+            t = torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"{name} must be a number, a sequence of numbers or a tensor, got {type(value).__name__}") from None
+        if t.dtype == torch.bool or t.is_complex():
+            raise ValueError(f"{name} must hold real numbers, got {t.dtype} values")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
+        if t.ndim not in allowed:
+            raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, got shape {tuple(t.shape)}")
+    if finite and t.is_floating_point() and not torch.isfinite(t).all():
+        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
+    if integer and t.is_floating_point() and (t != t.round()).any():
+        raise ValueError(f"{name} must hold whole numbers, got a fractional value")
+    return t.to(dtype)

@@ -26,7 +26,6 @@ import torch
 from tqdm.auto import tqdm
 
 from . import _validate as v
-from .device import resolve_device
 from .data import _check_batch_args
 
 __all__ = ["AbsValueModel", "signed_sparse_features", "abs_loss", "train_abs_model"]
@@ -66,7 +65,8 @@ class AbsValueModel(torch.nn.Module):
         n = v.positive_int("n_features", n_features)
         m = v.positive_int("d_hidden", d_hidden)
         k = v.positive_int("n_instances", n_instances)
-        device = resolve_device(device) if generator is None else torch.device(generator.device)
+        v.dtype("dtype", dtype)
+        device = v.sampling_device(device, generator)
         std = math.sqrt(2.0 / (n + m))
         self.W1 = torch.nn.Parameter(torch.randn(k, m, n, generator=generator, device=device, dtype=dtype) * std)
         self.b1 = torch.nn.Parameter(torch.zeros(k, m, device=device, dtype=dtype))
@@ -113,6 +113,7 @@ def abs_loss(y: torch.Tensor, x: torch.Tensor, importance: torch.Tensor | None =
     x = v.tensor("x", x, ndim=3)
     if y.shape != x.shape:
         raise ValueError(f"y must have the shape of x {tuple(x.shape)}, got {tuple(y.shape)}")
+    v.non_empty("x", x, 0, "sample (an empty batch has no mean loss)")
     if importance is None:
         importance = torch.ones((), dtype=x.dtype, device=x.device)
     else:
@@ -155,8 +156,7 @@ def train_abs_model(model: AbsValueModel, feature_probability, importance=None, 
     inv_p = 1.0 / v.probability_tensor("feature_probability", feature_probability, shape, dtype=dtype, device=device)
     importance = (torch.ones(shape, dtype=dtype, device=device) if importance is None
                   else _importance(importance, shape, dtype, device))
-    if generator is not None and torch.device(generator.device) != device:
-        raise ValueError(f"generator must be on the model's device {device}, got {generator.device}")
+    v.generator_on("generator", generator, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=False)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 0.5 * (1 + math.cos(math.pi * t / steps)))
     history = torch.empty(steps, model.n_instances, dtype=dtype)

@@ -17,7 +17,6 @@ import math
 import torch
 
 from . import _validate
-from .device import resolve_device
 
 __all__ = ["sparse_features"]
 
@@ -28,7 +27,7 @@ def _check_batch_args(batch_size, n_instances, n_features, feature_probability, 
     _validate.positive_int("batch_size", batch_size)
     _validate.positive_int("n_instances", n_instances)
     _validate.positive_int("n_features", n_features)
-    device = resolve_device(device) if generator is None else torch.device(generator.device)
+    device = _validate.sampling_device(device, generator)
     p = _validate.probability_tensor("feature_probability", feature_probability, (n_instances, n_features),
                                      dtype=dtype, device=device)
     return device, p

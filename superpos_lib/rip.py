@@ -136,10 +136,12 @@ def rip_lower_bound(A: torch.Tensor, s: int, *, n_supports: int = 1000, method: 
     _matrix(A)
     m, n = A.shape[-2], A.shape[-1]
     V.positive_int("s", s)
-    if s > n:
-        raise ValueError(f"s must be <= n = {n} (the number of columns), got {s}")
+    if s > min(m, n):
+        raise ValueError(f"s must be <= min(m, n) = {min(m, n)} (with s > m every support's columns are "
+                         f"linearly dependent, so L_s = 1 trivially), got {s}")
     V.positive_int("n_supports", n_supports)
     V.one_of("method", method, ("random", "greedy"))
+    V.generator_on("generator", generator, A.device)
     single = A.ndim == 2
     An = normalize_columns(A if not single else A.unsqueeze(0)).to(torch.float64)
     B = An.shape[0]
@@ -218,11 +220,13 @@ def extreme_singular_values(A: torch.Tensor, s: int, n_supports: int, *,
     ``A``: ``(m, n)``. Returns ``(sigma_min, sigma_max)``, each ``(n_supports,)``.
     """
     V.tensor("A", A, ndim=2)
+    V.non_empty("A", A)
     m, n = A.shape
     V.positive_int("s", s)
     if s > min(m, n):
         raise ValueError(f"s must be <= min(m, n) = {min(m, n)}, got {s}")
     V.positive_int("n_supports", n_supports)
+    V.generator_on("generator", generator, A.device)
     S = _random_supports(1, n_supports, n, s, generator, A.device)[0]  # (P, s)
     cols = A.transpose(0, 1)[S]  # (P, s, m)
     sv = torch.linalg.svdvals(cols)  # descending, (P, s)

@@ -113,6 +113,7 @@ class ToyModel(nn.Module):
         if features.shape[1:] != (self.n_instances, self.n_features):
             raise ValueError(f"features must have shape (batch, {self.n_instances}, {self.n_features}), "
                              f"got {tuple(features.shape)}")
+        _validate.non_empty("features", features, 0, "sample (an empty batch has no loss)")
         return features.to(self.W.dtype)
 
     def hidden(self, features: torch.Tensor) -> torch.Tensor:
@@ -455,7 +456,7 @@ def two_feature_phase_boundary(relative_importance) -> torch.Tensor:
 
     ``relative_importance``: positive tensor, any shape -> same shape (float64).
     """
-    r = torch.as_tensor(relative_importance, dtype=torch.float64)
+    r = _validate.real_values("relative_importance", relative_importance)
     if not torch.isfinite(r).all() or (r <= 0).any():
         raise ValueError("relative_importance must be positive and finite")
     return torch.where(r <= 1, 4 * r / (2 + 5 * r), 4 / (5 + 2 * r))

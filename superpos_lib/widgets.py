@@ -33,12 +33,23 @@ def frame_slider(
     """
     import ipywidgets as widgets
 
+    from . import _validate
+
+    if isinstance(frames, (str, bytes)) or not isinstance(frames, Sequence):
+        raise ValueError(f"frames must be a list of PNG bytes or matplotlib figures, got {type(frames).__name__}")
+    labels = _validate.strings("labels", labels, allow_empty=True)
+    if not isinstance(description, str):
+        raise ValueError(f"description must be a string, got {type(description).__name__}")
+    _validate.positive_int("dpi", dpi)
     if len(frames) == 0:
         raise ValueError("frames must hold at least one frame, got none")
     if len(frames) > MAX_FRAMES:
         raise ValueError(f"frames must hold at most {MAX_FRAMES} frames (they are stored in the notebook), got {len(frames)}")
     if len(labels) != len(frames):
         raise ValueError(f"labels must have one entry per frame ({len(frames)}), got {len(labels)}")
+    for i, frame in enumerate(frames):
+        if not isinstance(frame, (bytes, bytearray, plt.Figure)):
+            raise ValueError(f"frames must hold PNG bytes or matplotlib figures, but frames[{i}] is a {type(frame).__name__}")
     pngs = [f if isinstance(f, (bytes, bytearray)) else figure_to_png(f, dpi=dpi) for f in frames]
     images = [widgets.Image(value=bytes(p), format="png") for p in pngs]
     stack = widgets.Stack(images, selected_index=0)

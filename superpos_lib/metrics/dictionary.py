@@ -28,6 +28,9 @@ def cosine_matrix(learned: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     _directions("true", true)
     if learned.shape[-1] != true.shape[-1]:
         raise ValueError(f"true must have the same dimension d={learned.shape[-1]} as learned, got shape {tuple(true.shape)}")
+    if learned.ndim == 3 and true.ndim == 3:
+        V.same_size("true", true, 0, "learned", learned, what="instances")
+    V.same_dtype("true", true, "learned", learned)
     a = true / true.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     b = learned / learned.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     return a @ b.transpose(-1, -2)
@@ -65,6 +68,7 @@ def explained_variance(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     V.tensor("x_hat", x_hat, ndim=(2, 3))
     if x_hat.shape[-2:] != x.shape:
         raise ValueError(f"x_hat must have shape (..., {x.shape[0]}, {x.shape[1]}) like x, got {tuple(x_hat.shape)}")
+    V.same_dtype("x_hat", x_hat, "x", x)
     total = (x - x.mean(0)).pow(2).sum()
     if total <= 0:
         raise ValueError("x must vary across samples (its variance is 0, so the fraction is undefined)")
@@ -82,6 +86,7 @@ def reconstruction_scale(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     V.tensor("x_hat", x_hat, ndim=(2, 3))
     if x_hat.shape[-2:] != x.shape:
         raise ValueError(f"x_hat must have shape (..., {x.shape[0]}, {x.shape[1]}) like x, got {tuple(x_hat.shape)}")
+    V.same_dtype("x_hat", x_hat, "x", x)
     total = x.pow(2).sum()
     if total <= 0:
         raise ValueError("x must not be all zeros")
@@ -94,6 +99,7 @@ def l0(latents: torch.Tensor) -> torch.Tensor:
     ``latents``: ``(n_samples, d_sae)`` or ``(I, n_samples, d_sae)``. Returns a scalar or ``(I,)``.
     """
     V.tensor("latents", latents, ndim=(2, 3))
+    V.non_empty("latents", latents, -2, "sample (the mean over no samples is undefined)")
     return (latents != 0).sum(-1).float().mean(-1)
 
 

@@ -97,7 +97,7 @@ def feature_groups(W: torch.Tensor, *, overlap: float = 0.05, min_norm: float = 
     W = _check_W(W)
     if W.ndim != 2:
         raise ValueError(f"W must have shape (d, n) (one instance), got {tuple(W.shape)}")
-    _validate.positive_float("overlap", overlap)
+    _validate.finite_float("overlap", overlap, low=0, high=1, low_open=True, high_open=True)
     _validate.positive_float("min_norm", min_norm)
     norms = W.norm(dim=0)
     keep = (norms > min_norm).nonzero().flatten()

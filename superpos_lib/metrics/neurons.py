@@ -25,7 +25,7 @@ def _weights(W) -> torch.Tensor:
     if W.ndim < 2:
         raise ValueError(f"W must have shape (..., d_hidden, n_features) with at least 2 dimensions, "
                          f"got shape {tuple(W.shape)}")
-    return W
+    return v.non_empty("W", W, (-2, -1))
 
 
 def neuron_polysemanticity(W: torch.Tensor, features: torch.Tensor, threshold: float = 0.0,
@@ -58,6 +58,7 @@ def neuron_polysemanticity(W: torch.Tensor, features: torch.Tensor, threshold: f
     if features.shape[-1] != W.shape[-1]:
         raise ValueError(f"features must have n_features={W.shape[-1]} entries on its last axis (as W), "
                          f"got shape {tuple(features.shape)}")
+    v.non_empty("features", features, 0, "sample (the expectation over no samples is undefined)")
     try:
         lead = torch.broadcast_shapes(W.shape[:-2], features.shape[1:-1])
     except RuntimeError:

@@ -34,6 +34,13 @@ def use_course_style() -> None:
 
 def figure_to_png(fig: plt.Figure, dpi: int = 80, close: bool = True) -> bytes:
     """Render ``fig`` to PNG bytes on an opaque white background (and close it by default)."""
+    from matplotlib.figure import Figure
+
+    from .. import _validate
+
+    _validate.instance("fig", fig, Figure, "matplotlib Figure (e.g. from plt.subplots())")
+    _validate.positive_int("dpi", dpi)
+    _validate.boolean("close", close)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, facecolor="white", transparent=False, bbox_inches="tight",
                 metadata={"Software": None})
@@ -52,8 +59,11 @@ SPARSITY_LABEL = "1/p = 1/(1 − S)   (log scale, sparser →)"
 def sparsity_axis(ax: plt.Axes, which: str = "x", label: str | None = None) -> plt.Axes:
     """Put sparsity on ``ax``'s ``which`` axis the course's way: values are 1/p = 1/(1 − S),
     log scale, sparser to the right (or up). Pass 1/p values to the plot, not p."""
+    from matplotlib.axes import Axes
     from matplotlib.ticker import LogLocator, NullFormatter
 
+    if not isinstance(ax, Axes):
+        raise ValueError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
     if which not in ("x", "y"):
         raise ValueError(f"which must be 'x' or 'y', got {which!r}")
     axis = ax.xaxis if which == "x" else ax.yaxis

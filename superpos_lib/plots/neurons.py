@@ -13,7 +13,7 @@ __all__ = ["plot_neuron_weights", "plot_weight_heatmap", "plot_against_probabili
 
 
 def _matrix(name, W) -> torch.Tensor:
-    W = v.tensor(name, W, ndim=2)
+    W = v.non_empty(name, v.tensor(name, W, ndim=2))
     return W.detach().cpu().float()
 
 
@@ -71,15 +71,15 @@ def plot_against_probability(feature_probability: Sequence[float] | torch.Tensor
                              ax: plt.Axes | None = None, title: str | None = None, logx: bool = True) -> plt.Axes:
     """One line per entry of ``curves`` (label -> values, one per feature probability), with the
     x axis labelled "feature probability p = 1 - S" (log scale by default)."""
-    p = torch.as_tensor(feature_probability, dtype=torch.float64).flatten()
+    p = v.real_values("feature_probability", feature_probability).flatten()
     if p.numel() == 0 or (p <= 0).any() or (p > 1).any():
         raise ValueError("feature_probability must hold values in (0, 1]")
-    if not curves:
-        raise ValueError("curves must hold at least one curve")
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("curves must be a mapping with at least one curve (label -> values)")
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 3))
     for label, values in curves.items():
-        y = torch.as_tensor(values, dtype=torch.float64).flatten()
+        y = v.real_values(f"curves[{label!r}]", values, finite=False).flatten()
         if y.shape != p.shape:
             raise ValueError(f"curves[{label!r}] must have one value per feature probability ({p.numel()}), got {y.numel()}")
         ax.plot(p.tolist(), y.tolist(), marker="o", markersize=3, label=label)

@@ -64,6 +64,10 @@ def plot_mixedness(neurons: torch.Tensor, latents: torch.Tensor, k: int, *, ax: 
     """
     neurons, latents = _values("neurons", neurons), _values("latents", latents)
     k = v.positive_int("k", k)
+    top_bits = float(torch.log2(torch.tensor(float(k))))
+    for name, x in (("neurons", neurons), ("latents", latents)):
+        if (x < -1e-9).any() or (x > top_bits + 1e-6).any():
+            raise ValueError(f"{name} must hold entropies in bits, in [0, log2 k = {top_bits:.3g}]")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.2))
     top = torch.log2(torch.tensor(float(k))).item()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
+
+from .. import _validate
 
 __all__ = ["plot_frontier", "plot_dead_fraction", "plot_best_match"]
 
@@ -49,7 +51,7 @@ def plot_dead_fraction(histories: dict, *, ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.5))
     for label, h in histories.items():
-        if "dead_fraction" not in h or "step" not in h:
+        if not isinstance(h, Mapping) or "dead_fraction" not in h or "step" not in h:
             raise ValueError(f"histories[{label!r}] must be a train_sae history (with 'step' and 'dead_fraction')")
         ax.plot(_np(h["step"]), _np(h["dead_fraction"])[:, 0], label=label)
     ax.set_xlabel("training step")
@@ -63,7 +65,13 @@ def plot_best_match(best_cos: torch.Tensor, probabilities: torch.Tensor, *, thre
                     title: str = "", ax=None):
     """For each true feature, the best cosine similarity with any learned direction, against the
     feature's probability ``p`` (log x axis). ``best_cos``, ``probabilities``: ``(n_true,)``."""
-    best_cos, probabilities = _np(best_cos), _np(probabilities)
+    best_cos = _validate.real_values("best_cos", best_cos, ndim=1).cpu().numpy()
+    probabilities = _validate.real_values("probabilities", probabilities, ndim=1).cpu().numpy()
+    if (best_cos < -1 - 1e-6).any() or (best_cos > 1 + 1e-6).any():
+        raise ValueError("best_cos must hold cosine similarities, in [-1, 1]")
+    if (probabilities <= 0).any() or (probabilities > 1).any():
+        raise ValueError("probabilities must lie in (0, 1] (they are drawn on a log axis)")
+    _validate.finite_float("threshold", threshold, low=-1, high=1)
     if best_cos.ndim != 1 or best_cos.shape != probabilities.shape:
         raise ValueError("best_cos and probabilities must both have shape (n_true,)")
     if ax is None:

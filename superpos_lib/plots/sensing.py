@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .. import _validate
+
 __all__ = ["plot_sensing_phase_diagram", "plot_l1_geometry", "plot_recovery"]
 
 
@@ -26,8 +28,12 @@ def plot_sensing_phase_diagram(rates: torch.Tensor, deltas: Sequence[float], rho
     """
     from ..sensing import dt_curve
 
-    rates = torch.as_tensor(rates, dtype=torch.float64)
-    deltas, rhos = np.asarray(deltas, dtype=float), np.asarray(rhos, dtype=float)
+    rates = _validate.real_values("rates", rates)
+    deltas = _validate.real_values("deltas", deltas, ndim=1).numpy()
+    rhos = _validate.real_values("rhos", rhos, ndim=1).numpy()
+    if ((rates < 0) | (rates > 1)).any():
+        raise ValueError("rates must be success rates, in [0, 1]")
+    _validate.one_of("signal", signal, ("signed", "nonnegative"))
     if rates.ndim != 2 or rates.shape != (len(rhos), len(deltas)):
         raise ValueError(f"rates must have shape (len(rhos), len(deltas)) = {(len(rhos), len(deltas))}, "
                          f"got {tuple(rates.shape)}")
@@ -85,8 +91,8 @@ def plot_l1_geometry(ax=None):
 
 def plot_recovery(x: torch.Tensor, x_hat: torch.Tensor, *, ax=None, title: str = ""):
     """Stem plot of a true signal ``x`` ``(n,)`` and its recovery ``x_hat`` ``(n,)``."""
-    x = torch.as_tensor(x).detach().cpu().double().flatten()
-    x_hat = torch.as_tensor(x_hat).detach().cpu().double().flatten()
+    x = _validate.real_values("x", x, ndim=1).cpu()
+    x_hat = _validate.real_values("x_hat", x_hat, ndim=1).cpu()
     if x.shape != x_hat.shape:
         raise ValueError(f"x_hat must have the shape of x {tuple(x.shape)}, got {tuple(x_hat.shape)}")
     fig, ax = _new_ax(ax, (6.0, 2.6))

@@ -20,8 +20,8 @@ def plot_dimensions_per_feature(feature_probability: Sequence[float] | torch.Ten
 
     ``feature_probability``, ``dimensions_per_feature``: one value per trained instance.
     """
-    p = torch.as_tensor(feature_probability, dtype=torch.float64).flatten()
-    y = torch.as_tensor(dimensions_per_feature, dtype=torch.float64).flatten()
+    p = v.real_values("feature_probability", feature_probability).flatten()
+    y = v.real_values("dimensions_per_feature", dimensions_per_feature).flatten()
     if p.numel() == 0 or (p <= 0).any() or (p > 1).any():
         raise ValueError("feature_probability must hold values in (0, 1]")
     if y.shape != p.shape:
@@ -53,6 +53,7 @@ def plot_feature_directions(W: torch.Tensor, *, groups: Sequence[int] | None = N
     n = W.shape[1]
     if groups is None:
         groups = list(range(n))
+    groups = v.real_values("groups", groups, ndim=1, integer=True).long().tolist()
     if len(groups) != n:
         raise ValueError(f"groups must have one entry per feature ({n}), got {len(groups)}")
     if ax is None:

@@ -38,6 +38,7 @@ def _np(x) -> np.ndarray:
 
 def _check_instances(W, name="W", d=None) -> torch.Tensor:
     _validate.tensor(name, W, ndim=3)
+    _validate.non_empty(name, W)
     if d is not None and W.shape[1] != d:
         raise ValueError(f"{name} must have shape (n_instances, {d}, n_features), got {tuple(W.shape)}")
     return W.detach().cpu()
@@ -46,7 +47,7 @@ def _check_instances(W, name="W", d=None) -> torch.Tensor:
 def _probabilities(feature_probability, n_instances) -> np.ndarray | None:
     if feature_probability is None:
         return None
-    p = torch.as_tensor(feature_probability, dtype=torch.float64).cpu()
+    p = _validate.real_values("feature_probability", feature_probability).cpu()
     if p.ndim == 2:
         p = p[:, 0]
     if p.shape != (n_instances,):
@@ -83,7 +84,7 @@ def plot_features_2d(W: torch.Tensor, feature_probability=None, importance=None,
     if importance is None:
         colours = plt.cm.viridis(np.linspace(1, 0, n))[None].repeat(I, 0)
     else:
-        imp = torch.as_tensor(importance, dtype=torch.float64).cpu()
+        imp = _validate.real_values("importance", importance).cpu()
         try:
             imp = torch.broadcast_to(imp, (I, n)).numpy()
         except RuntimeError:
@@ -224,10 +225,18 @@ def plot_phase_diagram(relative_importance, feature_probability, phase, *, analy
     """
     from ..toy_models import PHASE_NAMES, two_feature_phase_boundary
 
-    r, p = _np(relative_importance), _np(feature_probability)
-    maps = [("trained models", _np(phase))]
+    r = _validate.real_values("relative_importance", relative_importance, ndim=1).cpu().numpy()
+    p = _validate.real_values("feature_probability", feature_probability, ndim=1).cpu().numpy()
+    if r.size == 0 or (r <= 0).any():
+        raise ValueError("relative_importance must hold at least one positive value (it is drawn on a log axis)")
+    if p.size == 0 or (p <= 0).any() or (p > 1).any():
+        raise ValueError("feature_probability must hold at least one value, each in (0, 1]")
+    maps = [("trained models", _validate.real_values("phase", phase, integer=True).cpu().numpy())]
     if analytic_phase is not None:
-        maps.append(("closed-form losses", _np(analytic_phase)))
+        maps.append(("closed-form losses", _validate.real_values("analytic_phase", analytic_phase, integer=True).cpu().numpy()))
+    for (title, m), name in zip(maps, ("phase", "analytic_phase")):
+        if not np.isin(m, (-1, 0, 1, 2)).all():
+            raise ValueError(f"{name} must hold phase codes -1, 0, 1 or 2 (see two_feature_phase)")
     for title, m in maps:
         if m.shape != (len(p), len(r)):
             raise ValueError(f"phase maps must have shape (len(feature_probability), len(relative_importance)) = "
@@ -274,14 +283,19 @@ def plot_represented_counts(feature_probability, counts: Mapping[str, torch.Tens
     ``feature_probability``: ``(n_instances,)``; ``counts``: label -> ``(n_instances,)`` counts (e.g. from
     :func:`superpos_lib.metrics.represented_features`). ``d_hidden`` and ``n_features`` draw reference lines.
     """
-    p = _np(feature_probability)
+    p = _validate.real_values("feature_probability", feature_probability, ndim=(1, 2)).cpu().numpy()
     if p.ndim == 2:
         p = p[:, 0]
-    if not counts:
+    if p.size == 0 or (p <= 0).any() or (p > 1).any():
+        raise ValueError("feature_probability must hold at least one value, each in (0, 1]")
+    if not isinstance(counts, Mapping) or not counts:
         raise ValueError("counts must map at least one label to a tensor of counts")
+    for name, value in (("d_hidden", d_hidden), ("n_features", n_features)):
+        if value is not None:
+            _validate.positive_int(name, value)
     fig, ax = plt.subplots(figsize=(5.5, 3.3))
     for (label, c), marker in zip(counts.items(), "os^dv"):
-        c = _np(c)
+        c = _validate.real_values(f"counts[{label!r}]", c).cpu().numpy()
         if c.shape != p.shape:
             raise ValueError(f"counts[{label!r}] must have shape {p.shape}, got {c.shape}")
         ax.plot(p, c, marker=marker, label=label)
