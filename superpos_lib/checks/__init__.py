@@ -6,8 +6,19 @@ Checkers live in one module per chapter topic in this package; each registers it
 """
 
 from .._reexport import reexport_submodules
-from ._core import CheckResult, Mismatch, call_student, check, compare, register, registered_exercises
+from ._core import (
+    CheckResult,
+    Mismatch,
+    call_student,
+    check,
+    check_or_reference,
+    compare,
+    reference_implementation,
+    register,
+    registered_exercises,
+)
 
 reexport_submodules(__name__, __path__, globals())  # importing a checker module registers its checkers
 
-__all__ = ["CheckResult", "Mismatch", "call_student", "check", "compare", "register", "registered_exercises"]
+__all__ = ["CheckResult", "Mismatch", "call_student", "check", "check_or_reference", "compare",
+           "reference_implementation", "register", "registered_exercises"]

@@ -4,7 +4,9 @@ neuron polysemanticity count."""
 import torch
 
 from ..metrics.neurons import neuron_polysemanticity
-from ._core import Mismatch, call_student, compare, register
+from ._core import Mismatch, _as_tensor, call_student, compare, register
+
+__all__: list[str] = []  # checkers register themselves; references are reached via reference_implementation()
 
 
 def _relu_hidden_reference(W, b, x):
@@ -12,7 +14,18 @@ def _relu_hidden_reference(W, b, x):
     return torch.relu(torch.einsum("kdn,bkd->bkn", W, h) + b)
 
 
-@register("relu_hidden_forward")
+def relu_hidden_forward_reference(W, b, x):
+    """``ReLU(W^T ReLU(W x) + b)``: ``W (n_instances, d, n)``, ``b (n_instances, n)``, ``x (batch, n_instances, n)``."""
+    return _relu_hidden_reference(W, b, x)
+
+
+def neuron_polysemanticity_reference(W, features, threshold):
+    """Mean over the batch of ``|{j : W_ij f_j > threshold}|``: ``W (d, n)``, ``features (batch, n)`` -> ``(d,)``."""
+    contribution = W.unsqueeze(0) * features.unsqueeze(1)  # (batch, d, n)
+    return (contribution > threshold).float().sum(-1).mean(0)
+
+
+@register("relu_hidden_forward", reference=relu_hidden_forward_reference)
 def check_relu_hidden_forward(fn):
     """``fn(W, b, x)`` with ``W (n_instances, d, n)``, ``b (n_instances, n)``, ``x (batch,
     n_instances, n)`` returns ``ReLU(W^T ReLU(W x) + b)``, shape ``(batch, n_instances, n)``."""
@@ -34,11 +47,14 @@ def check_relu_hidden_forward(fn):
                 torch.einsum("kdn,bkd->bkn", W, torch.relu(h_linear)) + b,
             "you left out the bias b.": torch.relu(torch.einsum("kdn,bkd->bkn", W, torch.relu(h_linear))),
             "you returned the hidden activations h; return the reconstruction x_hat.": torch.relu(h_linear),
+            "you left out both ReLUs: x_hat = ReLU(W^T ReLU(W x) + b).": torch.einsum("kdn,bkd->bkn", W, h_linear) + b,
+            "you added the bias b to the input x; it is added after W^T h, before the output ReLU.":
+                torch.relu(torch.einsum("kdn,bkd->bkn", W, torch.relu(torch.einsum("kdn,bkn->bkd", W, x + b)))),
         },
     )
 
 
-@register("neuron_polysemanticity")
+@register("neuron_polysemanticity", reference=neuron_polysemanticity_reference)
 def check_neuron_polysemanticity(fn):
     """``fn(W, features, threshold)`` with ``W (d, n)``, ``features (batch, n)`` returns, for each
     neuron, the mean over the batch of the number of features ``j`` with ``W_ij f_j > threshold``:
@@ -49,7 +65,10 @@ def check_neuron_polysemanticity(fn):
     threshold = 0.3
     expected = neuron_polysemanticity(W, features, threshold)
     contribution = W.unsqueeze(0) * features.unsqueeze(1)  # (batch, d, n)
-    got = call_student(fn, W.clone(), features.clone(), threshold)
+    got = _as_tensor(call_student(fn, W.clone(), features.clone(), threshold), "your polysemanticity")
+    if got.shape == expected.shape and not torch.is_floating_point(got):
+        raise Mismatch("return floating-point numbers (a mean over the batch is fractional), "
+                       "e.g. counts.float().mean(0).")
     compare(
         got,
         expected,
@@ -63,9 +82,11 @@ def check_neuron_polysemanticity(fn):
                 (W > threshold).float().sum(-1),
             "you counted over neurons instead of features: each neuron's count runs over j (the columns of W).":
                 (contribution > threshold).float().sum(1).mean(0),
+            "you averaged over the features; count them (sum over j), then average over the batch.":
+                (contribution > threshold).float().mean(-1).mean(0),
         },
     )
     zero = call_student(fn, W.clone(), torch.zeros(4, 7), 0.0)
-    compare(zero, torch.zeros(5), what="your polysemanticity on all-zero features")
-    if not isinstance(got, torch.Tensor) or not torch.is_floating_point(got):
-        raise Mismatch("return a floating-point tensor (a mean over the batch), e.g. counts.float().mean(0).")
+    compare(zero, torch.zeros(5), what="your polysemanticity on all-zero features with threshold 0",
+            diagnoses={"with threshold 0 you counted features that are absent (W_ij * 0 = 0): the condition is "
+                       "strict, W_ij f_j > threshold, not >=.": (W > -1e30).float().sum(-1)})

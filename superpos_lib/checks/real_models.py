@@ -9,6 +9,8 @@ from torch import nn
 
 from ._core import Mismatch, call_student, compare, register
 
+__all__: list[str] = []  # checkers register themselves; references are reached via reference_implementation()
+
 
 class _TupleBlock(nn.Module):
     """Returns a tuple, as transformer layers in some ``transformers`` versions do."""
@@ -47,7 +49,30 @@ def _no_hooks_left(model: nn.Module) -> bool:
     return all(len(m._forward_hooks) == 0 and len(m._forward_pre_hooks) == 0 for m in model.modules())
 
 
-@register("record_output")
+def record_output_reference(model, module, inputs):
+    """Run ``model(**inputs)`` under ``torch.no_grad()`` and return what ``module`` output (the first
+    element when it returns a tuple); the hook is removed even if the forward pass raises."""
+    saved = []
+
+    def hook(_module, _args, output):
+        saved.append(output[0] if isinstance(output, tuple) else output)
+
+    handle = module.register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            model(**inputs)
+    finally:
+        handle.remove()
+    return saved[0]
+
+
+def top_activating_reference(acts, k):
+    """``acts (n_tokens, n_units)`` -> ``(values, indices)``, each ``(n_units, k)``, largest first."""
+    values, indices = acts.topk(k, dim=0)
+    return values.T, indices.T
+
+
+@register("record_output", reference=record_output_reference)
 def check_record_output(fn):
     """``fn(model, module, inputs)`` runs ``model(**inputs)`` and returns what ``module`` output
     (the first element if it returns a tuple), removing its hook afterwards."""
@@ -62,7 +87,9 @@ def check_record_output(fn):
     if got is None:
         raise Mismatch("your function returned None: return the tensor your hook saved.")
     compare(got, h_head, what="the output you recorded for model.head",
-            diagnoses={"you returned the model's input, not the module's output.": x})
+            diagnoses={"you returned the model's input, not the module's output.": x,
+                       "you recorded the module's input; a forward hook's third argument, output, is what "
+                       "the module returned.": h_block * 2.0})
     if not _no_hooks_left(model):
         raise Mismatch("a hook is still registered after your function returned: keep the handle that "
                        "register_forward_hook gives you and call handle.remove().")
@@ -74,18 +101,27 @@ def check_record_output(fn):
     if isinstance(got, (tuple, list)):
         raise Mismatch("model.block returns a tuple (as some transformer layers do); keep its first "
                        "element, e.g. `output[0] if isinstance(output, tuple) else output`.")
+    with torch.no_grad():
+        model_output = model(x)
     compare(got, h_block, what="the output you recorded for a module that returns a tuple",
-            diagnoses={"you kept the tuple's second element; the hidden state is the first.": x})
+            diagnoses={"you kept the tuple's second element; the hidden state is the first.": x,
+                       "you recorded the whole model's output: register the hook on `module` (the argument "
+                       "you are given), not on `model`.": model_output})
     if not _no_hooks_left(model):
         raise Mismatch("a hook is still registered after your function returned: call handle.remove().")
 
+    raised = False
     try:
         fn(model, model.block, {"input_ids": x, "fail": True})
     except Exception:
-        pass
+        raised = True
     if not _no_hooks_left(model):
         raise Mismatch("when the forward pass raises an error, your hook stays registered: remove it in a "
                        "`try: ... finally: handle.remove()` block.")
+    if not raised:
+        raise Mismatch("when the forward pass raises an error, your function must let it through (so the "
+                       "caller sees it); yours returned as if nothing happened. Remove the hook in `finally:`, "
+                       "without an `except` that swallows the error.")
 
 
 def _reference_top(acts: torch.Tensor, k: int):
@@ -93,7 +129,7 @@ def _reference_top(acts: torch.Tensor, k: int):
     return values.T, indices.T
 
 
-@register("top_activating")
+@register("top_activating", reference=top_activating_reference)
 def check_top_activating(fn):
     """``fn(acts, k)`` with ``acts (n_tokens, n_units)`` returns ``(values, indices)``, each
     ``(n_units, k)``, largest first."""
@@ -105,14 +141,23 @@ def check_top_activating(fn):
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         raise Mismatch("return a pair (values, indices), both of shape (n_units, k).")
     got_values, got_indices = got
+    if (isinstance(got_values, torch.Tensor) and not got_values.is_floating_point()
+            and isinstance(got_indices, torch.Tensor) and got_indices.is_floating_point()):
+        raise Mismatch("you returned (indices, values); return them in the order (values, indices).")
+    gv = torch.as_tensor(got_values) if not isinstance(got_values, torch.Tensor) else got_values
+    if (gv.shape == values.shape and not torch.allclose(gv.double(), values.double())
+            and torch.allclose(gv.double().sort(-1, descending=True).values, values.double())):
+        raise Mismatch("your values are the right ones in the wrong order: sort them largest first "
+                       "(topk sorts them unless sorted=False).")
     compare(got_values, values, what="values", diagnoses={
         "you took the k smallest activations; use the largest (largest=True, the default of topk).":
             acts.topk(k, dim=0, largest=False).values.T,
-        "your values are the right ones in the wrong order: sort them largest first.": values.flip(-1),
         "you ranked by |activation|; we want the largest (most positive) activations.":
             acts.gather(0, acts.abs().topk(k, dim=0).indices).T,
         "you took the top k over units for each token (dim=1); take it over tokens (dim=0) for each unit.":
             acts.topk(k, dim=1).values,
+        "you skipped the largest activation: topk(k) already starts at the largest.":
+            acts.topk(k + 1, dim=0).values[1:].T,
     })
     compare(got_indices, indices.to(torch.float64), what="indices", atol=0, rtol=0, diagnoses={
         "your indices are positions in a sorted copy; return the token positions (topk gives them).":

@@ -4,14 +4,31 @@ choice and the success criterion of the phase-transition experiments."""
 import torch
 
 from ..sensing import recovery_success, relative_error, soft_threshold
-from ._core import Mismatch, call_student, compare, register
+from ._core import Mismatch, _as_tensor, call_student, compare, register
+
+__all__ = ["ista_step_reference"]  # the others are reached via reference_implementation()
 
 
 def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
-@register("soft_threshold")
+def soft_threshold_reference(v, t):
+    """``sign(v) * max(|v| - t, 0)`` entrywise; ``v`` any shape, ``t >= 0``."""
+    return torch.sign(v) * (v.abs() - t).clamp_min(0)
+
+
+def omp_select_reference(A, residual, taken):
+    """Index of the most correlated untaken column: ``A (m, n)``, ``residual (batch, m)``, ``taken (batch, n)`` -> int64 ``(batch,)``."""
+    return (residual @ A).abs().masked_fill(taken, -1.0).argmax(dim=1)
+
+
+def recovery_success_reference(x_hat, x, tol=1e-4):
+    """``||x_hat - x|| / ||x|| < tol`` per row: ``x_hat, x (batch, n)`` -> bool ``(batch,)``."""
+    return (x_hat - x).norm(dim=1) / x.norm(dim=1) < tol
+
+
+@register("soft_threshold", reference=soft_threshold_reference)
 def check_soft_threshold(fn):
     """``fn(v, t)`` returns ``sign(v) * max(|v| - t, 0)`` elementwise."""
     v = torch.randn(4, 7, generator=_gen(0)) * 2
@@ -28,6 +45,10 @@ def check_soft_threshold(fn):
                 (v.abs() - t).clamp_min(0),
             "you computed max(v - t, 0), which zeroes every negative entry; use |v| and put the sign back.":
                 (v - t).clamp_min(0),
+            "you clipped v to [-t, t]; soft thresholding sets entries with |v| <= t to 0 and moves the others "
+            "t closer to 0.": v.clamp(-t, t),
+            "you shrank every entry by t, small ones too: entries with |v| <= t must become exactly 0 "
+            "(that is the max(|v| - t, 0)).": v - t * torch.sign(v),
         },
     )
     compare(call_student(fn, torch.tensor([0.3, -0.3]), 0.5), torch.zeros(2),
@@ -40,7 +61,7 @@ def ista_step_reference(A, y, x, lam, step):
     return soft_threshold(x - step * grad, step * lam)
 
 
-@register("ista_step")
+@register("ista_step", reference=ista_step_reference)
 def check_ista_step(fn):
     """``fn(A, y, x, lam, step)`` returns ``soft(x - step * A^T (A x - y), step * lam)`` for a
     batch: ``A (m, n)``, ``y (batch, m)``, ``x (batch, n)``."""
@@ -62,11 +83,19 @@ def check_ista_step(fn):
                 soft_threshold(x + step * grad, step * lam),
             "you forgot the soft threshold: that is a plain gradient step.": x - step * grad,
             "you forgot the step size on the gradient.": soft_threshold(x - grad, step * lam),
+            "you soft-thresholded before the gradient step; ISTA takes the gradient step first, then "
+            "thresholds the result.": soft_threshold(x, step * lam) - step * grad,
+            "you soft-thresholded before the gradient step; ISTA takes the gradient step first, then "
+            "thresholds the result. ": (lambda u: u - step * ((u @ A.T - y) @ A))(soft_threshold(x, step * lam)),
+            "you divided the gradient by m (the gradient of a mean); the objective is 0.5 ||A x - y||^2, "
+            "whose gradient is A^T (A x - y).": soft_threshold(x - step * grad / A.shape[0], step * lam),
+            "that is a subgradient step (lam * sign(x)); ISTA handles the l1 term with the soft threshold.":
+                x - step * (grad + lam * torch.sign(x)),
         },
     )
 
 
-@register("omp_select")
+@register("omp_select", reference=omp_select_reference)
 def check_omp_select(fn):
     """``fn(A, residual, taken)`` returns, per problem, the index of the column of ``A`` most
     correlated (in absolute value) with the residual, among those not yet taken.
@@ -82,9 +111,9 @@ def check_omp_select(fn):
     taken[torch.arange(5), best] = True  # the best column is already taken: the answer is the runner-up
     taken[0, 0] = True
     expected = corr.abs().masked_fill(taken, -1).argmax(dim=1)
-    got = call_student(fn, A.clone(), r.clone(), taken.clone())
-    if not isinstance(got, torch.Tensor):
-        raise Mismatch(f"return a tensor of indices, got a {type(got).__name__}.")
+    got = _as_tensor(call_student(fn, A.clone(), r.clone(), taken.clone()), "your indices")
+    if got.is_floating_point() or got.dtype == torch.bool:
+        raise Mismatch(f"return integer indices (argmax gives int64); yours have dtype {got.dtype}.")
     if got.shape != expected.shape:
         raise Mismatch(f"your output has shape {tuple(got.shape)}, expected {tuple(expected.shape)} (one index per problem).")
     if torch.equal(got.long(), best):
@@ -96,28 +125,61 @@ def check_omp_select(fn):
         raise Mismatch(f"your indices {got.tolist()} differ from the expected {expected.tolist()}.")
 
 
-@register("recovery_success")
-def check_recovery_success(fn):
-    """``fn(x_hat, x, tol)`` returns a bool tensor ``(batch,)``: ``||x_hat - x|| / ||x|| < tol``."""
+def _recovery_cases():
+    """Two test batches: errors spread around tol = 1e-4, and errors close to tol = 0.3 with directions
+    chosen so that other norms (L1, max) or dividing by ||x_hat|| give different answers."""
     x = torch.randn(6, 9, generator=_gen(3))
     noise = torch.randn(6, 9, generator=_gen(4))
     scales = torch.tensor([0.0, 1e-6, 5e-5, 2e-4, 1e-2, 1.0]).unsqueeze(1)
+    x[3] *= 0.01  # a small signal: its absolute error is below tol although its relative error is not
     x_hat = x + scales * noise / noise.norm(dim=1, keepdim=True) * x.norm(dim=1, keepdim=True)
-    x_hat = x_hat * 1.0
-    x_big = x * 100
-    x_hat_big = x_hat * 100
-    tol = 1e-4
-    got = call_student(fn, x_hat.clone(), x.clone(), tol)
-    expected = recovery_success(x_hat, x, tol)
-    if not isinstance(got, torch.Tensor) or got.dtype != torch.bool:
-        raise Mismatch("return a bool tensor (e.g. error < tol), one entry per problem.")
-    if got.shape != expected.shape:
-        raise Mismatch(f"your output has shape {tuple(got.shape)}, expected {tuple(expected.shape)}.")
-    absolute = (x_hat - x).norm(dim=1) < tol
-    if not torch.equal(got, expected):
-        if torch.equal(got, absolute):
-            raise Mismatch("you used the absolute error ||x_hat - x||; divide by ||x|| (relative error).")
-        raise Mismatch(f"got {got.tolist()}, expected {expected.tolist()} for relative errors "
-                       f"{[f'{e:.1e}' for e in relative_error(x_hat, x).tolist()]}.")
-    if not torch.equal(call_student(fn, x_hat_big, x_big, tol), expected):
+    x2 = torch.randn(6, 9, generator=_gen(5))
+    spike = torch.zeros(6, 9)
+    spike[torch.arange(6), x2.abs().argmin(dim=1)] = 1.0  # the error sits on x's smallest entry
+    aligned = x2 / x2.norm(dim=1, keepdim=True)
+    direction = torch.stack([spike[0], aligned[1], spike[2], aligned[3], spike[4], aligned[5]])
+    eps = torch.tensor([0.25, 0.32, 0.32, 0.2, 0.5, 0.0]).unsqueeze(1)
+    x_hat2 = x2 + eps * direction * x2.norm(dim=1, keepdim=True)
+    return (x_hat, x, 1e-4), (x_hat2, x2, 0.3)
+
+
+def _recovery_mistakes(x_hat, x, tol):
+    err = x_hat - x
+    rel = err.norm(dim=1) / x.norm(dim=1)
+    return [
+        ("your answer ignores tol (it did not change when tol did): compare with the tol argument.",
+         rel < 1e-4),
+        ("you used the absolute error ||x_hat - x||; divide by ||x|| (relative error).", err.norm(dim=1) < tol),
+        ("divide by ||x||, the norm of the true signal, not by ||x_hat||.", err.norm(dim=1) / x_hat.norm(dim=1) < tol),
+        ("use the Euclidean norm (the default of .norm), not the L1 norm.",
+         err.abs().sum(1) / x.abs().sum(1) < tol),
+        ("use the Euclidean norm (the default of .norm), not the largest entry (max norm).",
+         err.abs().amax(1) / x.abs().amax(1) < tol),
+        ("you compared the squared relative error with tol; compare the relative error itself.", rel**2 < tol),
+        ("you compared entry by entry; the criterion is about whole vectors: ||x_hat - x|| / ||x|| < tol.",
+         torch.isclose(x_hat, x, rtol=tol, atol=0).all(1)),
+        ("you returned True for failures: success means the relative error is below tol (<, not >).", rel >= tol),
+    ]
+
+
+@register("recovery_success", reference=recovery_success_reference)
+def check_recovery_success(fn):
+    """``fn(x_hat, x, tol)`` returns a bool tensor ``(batch,)``: ``||x_hat - x|| / ||x|| < tol``."""
+    for x_hat, x, tol in _recovery_cases():
+        got = _as_tensor(call_student(fn, x_hat.clone(), x.clone(), tol), "your output")
+        expected = recovery_success(x_hat, x, tol)
+        if got.dtype != torch.bool:
+            raise Mismatch("return a bool tensor (e.g. error < tol), one entry per problem.")
+        if got.shape != expected.shape:
+            raise Mismatch(f"your output has shape {tuple(got.shape)}, expected {tuple(expected.shape)}.")
+        if torch.equal(got, expected):
+            continue
+        for message, wrong in _recovery_mistakes(x_hat, x, tol):
+            if torch.equal(got, wrong):
+                raise Mismatch(message)
+        raise Mismatch(f"with tol = {tol:g} you returned {got.tolist()}, expected {expected.tolist()} for relative "
+                       f"errors {[f'{e:.3g}' for e in relative_error(x_hat, x).tolist()]}.")
+    x_hat, x, tol = _recovery_cases()[0]
+    if not torch.equal(_as_tensor(call_student(fn, x_hat * 100, x * 100, tol), "your output"),
+                       recovery_success(x_hat, x, tol)):
         raise Mismatch("scaling both signals by 100 changed your answer: the criterion must be relative.")

@@ -4,7 +4,27 @@ correlated feature pairs."""
 import torch
 
 from ..metrics.sparsity import effective_dimension, gini
-from ._core import Mismatch, call_student, compare, register
+from ._core import Mismatch, _as_tensor, call_student, compare, register
+
+__all__: list[str] = []  # checkers register themselves; references are reached via reference_implementation()
+
+
+def gini_reference(a):
+    """Gini coefficient of ``|a|`` over the last axis: ``a (..., d)`` -> ``(...)``."""
+    return gini(a)
+
+
+def effective_dimension_reference(a):
+    """``exp(H)`` of ``|a| / sum |a|`` over the last axis: ``a (..., d)`` -> ``(...)``."""
+    return effective_dimension(a)
+
+
+def correlated_features_reference(batch_size, n_pairs, feature_probability, generator):
+    """``(batch_size, 2 * n_pairs)`` features; pairs ``(2k, 2k + 1)`` share one on/off draw,
+    independent between pairs, with independent magnitudes uniform on [0, 1)."""
+    on = torch.rand(batch_size, n_pairs, 1, generator=generator) < feature_probability
+    values = torch.rand(batch_size, n_pairs, 2, generator=generator)
+    return (values * on).reshape(batch_size, 2 * n_pairs)
 
 
 def _test_vectors():
@@ -13,10 +33,32 @@ def _test_vectors():
     a[0] = 0.0
     a[0, 3] = -2.0  # one-hot with a negative entry
     a[1] = 0.5  # uniform
+    a[2] = torch.randn(8, generator=g)  # dense, mixed signs, no zeros
     return a
 
 
-@register("gini")
+def _three_d():
+    """A (2, 3, 8) batch (no zero rows), to catch code that hard-codes the axis."""
+    g = torch.Generator().manual_seed(7)
+    return torch.randn(2, 3, 8, generator=g) * (torch.rand(2, 3, 8, generator=g) < 0.7) + 0.01
+
+
+def _any_shape(fn, reference, what):
+    """Fail code that works on 2-d input only (an axis hard-coded as 1 instead of -1)."""
+    b = _three_d()
+    try:
+        compare(call_student(fn, b.clone()), reference(b), what=f"your {what} of a (2, 3, 8) batch of vectors")
+        compare(call_student(fn, b[0, 0].clone()), reference(b[0, 0]), what=f"your {what} of a single vector (8,)")
+    except Mismatch as problem:
+        raise Mismatch(f"{problem} Yours works on a 2-d input only: work along the last axis (dim=-1, "
+                       "a.shape[-1]) so that any input of shape (..., d) works.") from None
+
+
+def _gini_formula(c, d, k):
+    return ((2 * k - d - 1) * c).sum(-1) / (d * c.sum(-1))
+
+
+@register("gini", reference=gini_reference)
 def check_gini(fn):
     """``fn(a)`` returns the Gini coefficient of ``|a|`` over the last axis, shape ``a.shape[:-1]``."""
     a = _test_vectors()
@@ -38,23 +80,40 @@ def check_gini(fn):
             "you forgot to sort: Gini weights the entries by their rank.":
                 ((2 * k - d - 1) * a.abs()).sum(-1) / (d * a.abs().sum(-1)),
             "you forgot to divide by d.": ((2 * k - d - 1) * c).sum(-1) / c.sum(-1),
+            "your ranks start at 0; in the formula k runs from 1 to d (torch.arange(1, d + 1)).":
+                _gini_formula(c, d, k - 1),
+            "you divided by d - 1; the formula divides by d (so a one-hot vector gives 1 - 1/d).":
+                ((2 * k - d - 1) * c).sum(-1) / ((d - 1) * c.sum(-1)),
+            "you sorted along the wrong axis (axis 0, across vectors); sort each vector's entries, along the last axis.":
+                _gini_formula(a.abs().sort(0).values, d, k),
         },
     )
     one_hot = torch.zeros(10)
     one_hot[4] = 1.0
     compare(call_student(fn, one_hot), torch.tensor(0.9), what="your Gini of a one-hot vector of length 10")
+    _any_shape(fn, gini, "Gini")
 
 
-@register("effective_dimension")
+def _entropy(q):
+    plogp = torch.where(q > 0, q * torch.log(q.abs().clamp(min=1e-30)), torch.zeros_like(q))
+    return -plogp.sum(-1)
+
+
+@register("effective_dimension", reference=effective_dimension_reference)
 def check_effective_dimension(fn):
     """``fn(a)`` returns ``exp(H)`` with ``H`` the entropy of ``|a| / sum |a|`` over the last axis."""
     a = _test_vectors()
     expected = effective_dimension(a)
     q = a.abs() / a.abs().sum(-1, keepdim=True)
-    plogp = torch.where(q > 0, q * torch.log(q.clamp(min=1e-30)), torch.zeros_like(q))
-    entropy = -plogp.sum(-1)
-    got = call_student(fn, a.clone())
-    if isinstance(got, torch.Tensor) and torch.isnan(got).any():
+    entropy = _entropy(q)
+    signed_q = a / a.sum(-1, keepdim=True)  # the same without abs: some q are negative
+    got = _as_tensor(call_student(fn, a.clone()), "your effective dimension")
+    no_abs = ("you forgot the absolute value: the distribution is q = |a| / sum |a| (with negative entries "
+              "some q are negative, and their log is NaN).")
+    if got.shape == expected.shape and (torch.isnan(got) & ~torch.isnan(expected)).any():
+        bad = torch.isnan(got) & ~torch.isnan(expected)
+        if (bad & ~(a == 0).any(-1)).any():  # NaN in a row without zeros: a log of a negative q
+            raise Mismatch(no_abs)
         raise Mismatch("your output contains NaN for vectors with zeros: 0 * log 0 counts as 0 "
                        "(e.g. use torch.where(q > 0, q * q.log(), 0)).")
     compare(
@@ -65,19 +124,22 @@ def check_effective_dimension(fn):
             "you returned the entropy H; the effective dimension is exp(H).": entropy,
             "you mixed bases: exp goes with the natural log, 2**H with log2.": torch.exp(entropy / torch.log(torch.tensor(2.0))),
             "you mixed bases: 2**H goes with log2, exp with the natural log.": torch.pow(2.0, entropy),
+            no_abs: torch.exp(_entropy(signed_q)),
         },
     )
+    _any_shape(fn, effective_dimension, "effective dimension")
+    compare(call_student(fn, torch.tensor([1.0, 1.0, 0.0, 2.0])), torch.tensor(2.0 ** 1.5),
+            what="your effective dimension of the vector [1, 1, 0, 2]", rtol=1e-4)
 
 
-@register("correlated_features")
+@register("correlated_features", reference=correlated_features_reference)
 def check_correlated_features(fn):
     """``fn(batch_size, n_pairs, feature_probability, generator)`` returns ``(batch_size, 2 * n_pairs)``
     features in pairs ``(0, 1), (2, 3), ...`` that are both present or both absent (each pair present
-    with probability ``feature_probability``), with independent magnitudes uniform on [0, 1)."""
+    with probability ``feature_probability``, independently of the other pairs), with independent
+    magnitudes uniform on [0, 1)."""
     batch, pairs, p = 20000, 3, 0.2
-    got = call_student(fn, batch, pairs, p, torch.Generator().manual_seed(0))
-    if not isinstance(got, torch.Tensor):
-        raise Mismatch(f"return a tensor, got a {type(got).__name__}.")
+    got = _as_tensor(call_student(fn, batch, pairs, p, torch.Generator().manual_seed(0)), "your output")
     if got.shape != (batch, 2 * pairs):
         raise Mismatch(f"your output has shape {tuple(got.shape)}, expected (batch_size, 2 * n_pairs) = {(batch, 2 * pairs)}.")
     if not torch.is_floating_point(got) or got.min() < 0 or got.max() > 1:
@@ -90,6 +152,11 @@ def check_correlated_features(fn):
     if (density - p).abs().max() > 0.02:
         raise Mismatch(f"each feature should be present with probability {p}; yours are present with "
                        f"probabilities {[round(x, 3) for x in density.tolist()]}.")
+    both_pairs = (on[:, 0] & on[:, 2]).float().mean().item()
+    if abs(both_pairs - p * p) > 0.02:
+        raise Mismatch(f"pairs 0 and 1 are both on in {both_pairs:.1%} of the rows, expected {p * p:.0%} "
+                       f"({p} x {p}): different pairs must be independent, so draw one on/off value per pair "
+                       "(shape (batch_size, n_pairs)), not one per row.")
     both = got[on[:, 0], :2]
     if torch.equal(both[:, 0], both[:, 1]):
         raise Mismatch("the two features of a pair always have the same value: share the on/off mask, "
@@ -97,7 +164,7 @@ def check_correlated_features(fn):
     if (both.mean(0) - 0.5).abs().max() > 0.03:
         raise Mismatch("present features should be uniform on [0, 1) (mean 0.5); yours have means "
                        f"{[round(x, 3) for x in both.mean(0).tolist()]}.")
-    again = call_student(fn, batch, pairs, p, torch.Generator().manual_seed(0))
+    again = _as_tensor(call_student(fn, batch, pairs, p, torch.Generator().manual_seed(0)), "your output")
     if not torch.equal(got, again):
         raise Mismatch("two calls with generators seeded alike gave different samples: pass generator= to every "
                        "random call (torch.rand(..., generator=generator)).")

@@ -16,12 +16,39 @@ import torch
 from ..metrics.geometry import feature_dimensionality
 from ._core import Mismatch, _as_tensor, call_student, compare, register
 
+__all__: list[str] = []  # checkers register themselves; references are reached via reference_implementation()
+
 
 def _gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@register("sparse_features")
+def sparse_features_reference(batch_size, n_instances, n_features, feature_probability, generator):
+    """Sparse features ``(batch_size, n_instances, n_features)``: non-zero with probability
+    ``feature_probability`` (broadcast to ``(n_instances, n_features)``), magnitudes uniform on [0, 1]."""
+    shape = (batch_size, n_instances, n_features)
+    magnitude = torch.rand(shape, generator=generator)
+    present = torch.rand(shape, generator=generator) < torch.as_tensor(feature_probability)
+    return magnitude * present
+
+
+def toy_forward_reference(W, b, features):
+    """``ReLU(W^T W f + b)``: ``W (n_instances, d, n)``, ``b (n_instances, n)``, ``features (batch, n_instances, n)``."""
+    h = torch.einsum("idn,bin->bid", W, features)
+    return torch.relu(torch.einsum("idn,bid->bin", W, h) + b)
+
+
+def toy_loss_reference(features, reconstruction, importance):
+    """Mean over batch and features of ``importance * (features - reconstruction)^2``: ``(n_instances,)``."""
+    return (importance * (features - reconstruction) ** 2).mean(dim=(0, 2))
+
+
+def feature_dimensionality_reference(W):
+    """``D_i = ||W_i||^2 / sum_j (W_i_hat . W_j)^2``: ``(n_instances, d, n)`` -> ``(n_instances, n)``; 0 for zero columns."""
+    return feature_dimensionality(W)
+
+
+@register("sparse_features", reference=sparse_features_reference)
 def check_sparse_features(fn):
     """Statistics of ``fn(batch_size, n_instances, n_features, feature_probability, generator)``."""
     batch, I, n = 4000, 2, 4
@@ -42,8 +69,9 @@ def check_sparse_features(fn):
         raise Mismatch("no feature is ever zero: the features are not masked. Each feature should be non-zero "
                        "only with its feature probability (e.g. multiply by `torch.rand(...) < p`).")
     if torch.allclose(frac, 1 - p, atol=0.04) and not torch.allclose(frac, p, atol=0.04):
-        raise Mismatch("features are non-zero with probability 1 - p instead of p: the mask is inverted "
-                       "(use `rand < p`, not `rand > p`).")
+        raise Mismatch("features are non-zero with probability 1 - p instead of p: you used the sparsity "
+                       "S = 1 - p (or inverted the mask). feature_probability is p, the chance that a feature "
+                       "is present: keep an entry when `rand < p`.")
     if not torch.allclose(frac, p, atol=0.04):
         worst = (frac - p).abs().argmax()
         i, j = divmod(int(worst), n)
@@ -75,7 +103,7 @@ def _forward_inputs():
     return W, b, f
 
 
-@register("toy_forward")
+@register("toy_forward", reference=toy_forward_reference)
 def check_toy_forward(fn):
     """``fn(W, b, features)``: ``ReLU(W^T W f + b)`` for every instance and sample."""
     W, b, f = _forward_inputs()
@@ -90,6 +118,11 @@ def check_toy_forward(fn):
         ("you applied a ReLU to the hidden layer too; this model's hidden layer is linear (h = W f).",
          torch.relu(torch.einsum("idn,bid->bin", W, torch.relu(h)) + b)),
         ("you returned the hidden activations h = W f; map them back with W^T.", h),
+        ("you used instance 0's W and b for every instance: each instance has its own W[i] and b[i].",
+         torch.relu(torch.einsum("dn,bid->bin", W[0], torch.einsum("dn,bin->bid", W[0], f)) + b[0])),
+        ("you used instance 0's W for every instance: each instance has its own W[i].",
+         torch.relu(torch.einsum("dn,bid->bin", W[0], torch.einsum("dn,bin->bid", W[0], f)) + b)),
+        ("you used a sigmoid; the toy model's output nonlinearity is a ReLU.", torch.sigmoid(pre + b)),
     ])
 
 
@@ -101,7 +134,7 @@ def _loss_inputs():
     return f, rec, imp
 
 
-@register("toy_loss")
+@register("toy_loss", reference=toy_loss_reference)
 def check_toy_loss(fn):
     """``fn(features, reconstruction, importance)``: mean over batch and features of
     ``importance * (features - reconstruction)^2``, one value per instance."""
@@ -121,10 +154,18 @@ def check_toy_loss(fn):
         ("the error is not squared.", (imp * (f - rec).abs()).mean(dim=(0, 2))),
         ("the importance multiplies the error before squaring; it weights the squared error.",
          ((imp * (f - rec)) ** 2).mean(dim=(0, 2))),
+        ("you summed over the features (and averaged over the batch); average over both: the loss is a "
+         "mean over axes 0 and 2.", (imp * sq).sum(dim=2).mean(dim=0)),
+        ("you averaged over the features but summed over the batch; average over both (axes 0 and 2).",
+         (imp * sq).mean(dim=2).sum(dim=0)),
+        ("you took a square root (an RMS error); the loss is the mean squared error itself.",
+         (imp * sq).mean(dim=(0, 2)).sqrt()),
+        ("you divided by the total importance; the loss is a plain mean over batch and features.",
+         (imp * sq).mean(dim=0).sum(-1) / imp.sum(-1)),
     ])
 
 
-@register("feature_dimensionality")
+@register("feature_dimensionality", reference=feature_dimensionality_reference)
 def check_feature_dimensionality(fn):
     """``fn(W)``: ``D_i = ||W_i||^2 / sum_j (W_i_hat . W_j)^2`` per instance; 0 for zero-norm features."""
     g = _gen(3)
@@ -147,6 +188,10 @@ def check_feature_dimensionality(fn):
         ("you used the rows of W as features; feature i is column i (W[:, :, i]).", wrong_axis),
         ("the overlaps are not squared: the denominator is sum_j (W_i_hat . W_j)^2.",
          torch.nan_to_num(norms2 / ((W / W.norm(dim=1, keepdim=True)).transpose(1, 2) @ W).sum(-1), nan=0.0)),
+        ("you summed |W_i_hat . W_j| in the denominator; square the overlaps instead: sum_j (W_i_hat . W_j)^2.",
+         torch.nan_to_num(norms2 / ((W / W.norm(dim=1, keepdim=True)).transpose(1, 2) @ W).abs().sum(-1), nan=0.0)),
+        ("the numerator is the squared norm ||W_i||^2, not ||W_i||.",
+         torch.nan_to_num(norms2.sqrt() / (dots2.sum(-1) / norms2), nan=0.0)),
         ("you left out the i = j term from the denominator; the sum runs over all j, i included.",
          torch.nan_to_num(norms2 / (dots2.sum(-1) / norms2 - norms2), nan=0.0, posinf=0.0)),
     ])

@@ -1,0 +1,243 @@
+"""Grade submitted notebooks: run each one and record every exercise checker's verdict.
+
+Each notebook runs in a fresh Jupyter kernel, in an empty temporary folder, under a time limit,
+and is read but never written. While it runs, every ``check(...)`` it calls (including the
+``check_or_reference(...)`` cells of the student notebooks) appends its verdict to a log that the
+grader reads afterwards (see ``superpos_lib.checks._core.GRADE_LOG_ENV``). A cell that raises
+does not stop the run (later exercises still count); a notebook that crashes the kernel, runs
+past the time limit or is not a notebook is reported as failed, with the reason, and the other
+submissions are graded as usual::
+
+    python -m superpos_lib.exercises grade submissions/*/*.ipynb --timeout 900 --csv grades.csv
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+__all__ = ["Verdict", "NotebookGrade", "grade_notebook", "grade", "write_csv", "summary"]
+
+CSV_COLUMNS = ("student", "notebook", "exercise", "result", "message", "notebook_status")
+DEFAULT_TIMEOUT = 1200
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One exercise of one notebook: passed or not, and the checker's message (or why no check ran)."""
+
+    exercise: str
+    passed: bool
+    message: str
+
+
+@dataclass
+class NotebookGrade:
+    """The outcome of running one submitted notebook.
+
+    ``status`` is ``"ok"`` (every cell ran), ``"error"`` (a cell raised; the run went on),
+    ``"timeout"``, ``"crashed"`` (the kernel died) or ``"invalid"`` (not a readable notebook);
+    ``reason`` says what happened in words.
+    """
+
+    path: Path
+    student: str
+    status: str
+    reason: str = ""
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(v.passed for v in self.verdicts)
+
+
+def _expected_exercises(nb) -> list[str]:
+    from ..checks import registered_exercises
+    from .builder import METADATA_KEY, exercise_names
+
+    listed = list(nb.metadata.get(METADATA_KEY, {}).get("exercises", []))
+    known = set(registered_exercises())
+    return [name for name in dict.fromkeys(listed + exercise_names(nb)) if name in known]
+
+
+def _first_error(nb) -> str:
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    for number, cell in enumerate(code_cells, start=1):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                value = output.get("evalue", "")
+                value = value if len(value) <= 200 else value[:197] + "..."
+                return f"code cell {number} raised {output.get('ename', 'an error')}: {value}"
+    return ""
+
+
+def _verdicts(expected: Sequence[str], log_lines: Iterable[str], missing_reason: str) -> list[Verdict]:
+    records: dict[str, list[dict]] = {}
+    for line in log_lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("exercise"), str):
+            records.setdefault(record["exercise"], []).append(record)
+    verdicts = []
+    for exercise in dict.fromkeys([*expected, *records]):
+        runs = records.get(exercise, [])
+        own = [r for r in runs if not str(r.get("module") or "").startswith("superpos_lib")]
+        passing = [r for r in own if r.get("passed") is True]
+        if passing:
+            verdicts.append(Verdict(exercise, True, str(passing[0].get("message", ""))))
+        elif any(r.get("passed") is True for r in runs):
+            library = next(r for r in runs if r.get("passed") is True)
+            verdicts.append(Verdict(exercise, False, f"the check passed only for the course library's own "
+                                                     f"{library.get('module')}.{library.get('function')}, not "
+                                                     "for a function written in the notebook."))
+        elif runs:
+            verdicts.append(Verdict(exercise, False, str(runs[0].get("message", ""))))
+        else:
+            verdicts.append(Verdict(exercise, False, f"its check did not run ({missing_reason})."))
+    return verdicts
+
+
+def _student_names(paths: Sequence[Path]) -> list[str]:
+    """One folder per student (``alice/01_superposition.ipynb``), or, when every notebook sits in the
+    same folder, one file per student (``alice.ipynb``)."""
+    folders = {p.resolve().parent for p in paths}
+    if len(folders) == 1:
+        return [p.stem for p in paths]
+    return [p.resolve().parent.name for p in paths]
+
+
+def grade_notebook(path: Path, *, timeout: float = DEFAULT_TIMEOUT, student: str | None = None) -> NotebookGrade:
+    """Run one notebook in a fresh kernel in a temporary folder and collect its checkers' verdicts.
+
+    ``timeout`` is the time limit in seconds for the whole notebook. Never raises for a bad
+    submission: a notebook that cannot be read, crashes or hangs comes back as a failed grade.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    from ..checks._core import GRADE_LOG_ENV
+
+    path = Path(path)
+    timeout = _positive_timeout(timeout)
+    student = student if student is not None else path.stem
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except FileNotFoundError:
+        return NotebookGrade(path, student, "invalid", "file not found")
+    except Exception as error:  # noqa: BLE001: anything unreadable is "not a notebook"
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return NotebookGrade(path, student, "invalid", f"not a Jupyter notebook ({reason[:200]})")
+    expected = _expected_exercises(nb)
+    with tempfile.TemporaryDirectory(prefix="superpos-grade-") as workdir:
+        log = Path(workdir) / ".grade_log.jsonl"
+        env = {**os.environ, GRADE_LOG_ENV: str(log), "MPLBACKEND": "Agg"}
+        deadline = time.monotonic() + timeout
+        client = NotebookClient(
+            nb,
+            kernel_name="python3",
+            allow_errors=True,
+            timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
+            resources={"metadata": {"path": workdir}},
+        )
+        status, reason = "ok", ""
+        try:
+            client.execute(env=env, cwd=workdir)
+        except (CellTimeoutError, TimeoutError):
+            status, reason = "timeout", f"still running after the time limit of {timeout:g} s"
+        except DeadKernelError as error:
+            status, reason = "crashed", f"the kernel died ({str(error).strip() or 'no message'})"
+        except Exception as error:  # noqa: BLE001: any other failure to run is the submission's
+            status, reason = "crashed", f"{type(error).__name__}: {str(error).strip()[:200]}"
+        if status == "ok":
+            first = _first_error(nb)
+            if first:
+                status, reason = "error", first
+        lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    missing = reason or "its check cell was removed or never reached"
+    return NotebookGrade(path, student, status, reason, _verdicts(expected, lines, missing))
+
+
+def _positive_timeout(timeout) -> float:
+    try:
+        value = float(timeout)
+    except (TypeError, ValueError):
+        raise ValueError(f"timeout must be a number of seconds, got {timeout!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return value
+
+
+def grade(paths: Sequence[Path | str], *, timeout: float = DEFAULT_TIMEOUT, progress=print) -> list[NotebookGrade]:
+    """Grade every notebook in ``paths`` one after the other (see :func:`grade_notebook`).
+
+    ``progress`` is called with one line per notebook as it finishes (``None`` for silence).
+    """
+    if isinstance(paths, (str, Path)) or not all(isinstance(p, (str, Path)) for p in paths):
+        raise ValueError("paths must be a list of notebook paths")
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("paths must name at least one notebook")
+    timeout = _positive_timeout(timeout)
+    grades = []
+    for path, student in zip(paths, _student_names(paths)):
+        started = time.monotonic()
+        result = grade_notebook(path, timeout=timeout, student=student)
+        grades.append(result)
+        if progress is not None:
+            progress(f"graded {path} ({student}): {result.passed}/{len(result.verdicts)} passed, "
+                     f"{result.status} [{time.monotonic() - started:.0f} s]")
+    return grades
+
+
+def write_csv(grades: Sequence[NotebookGrade], csv_path: Path | str) -> None:
+    """One row per (notebook, exercise); a notebook without any exercise verdict gets one row with
+    an empty exercise, so that every submission appears."""
+    with open(csv_path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for g in grades:
+            status = g.status if not g.reason else f"{g.status}: {g.reason}"
+            if not g.verdicts:
+                writer.writerow([g.student, str(g.path), "", "failed", g.reason or "no exercise found", status])
+            for v in g.verdicts:
+                writer.writerow([g.student, str(g.path), v.exercise, "passed" if v.passed else "failed",
+                                 v.message, status])
+
+
+def _shorten(text: str, width: int) -> str:
+    text = re.sub(r"\s+", " ", text)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def summary(grades: Sequence[NotebookGrade]) -> str:
+    """A table per student: one line per notebook (passed/total and status), then each exercise
+    that did not pass with the start of its message."""
+    by_student: dict[str, list[NotebookGrade]] = {}
+    for g in grades:
+        by_student.setdefault(g.student, []).append(g)
+    blocks = []
+    for student, items in by_student.items():
+        done = sum(g.passed for g in items)
+        total = sum(len(g.verdicts) for g in items)
+        width = max(len("notebook"), *(len(g.path.name) for g in items))
+        lines = [f"{student}: {done}/{total} exercises passed",
+                 f"  {'notebook':<{width}}  passed  status"]
+        for g in items:
+            status = g.status if not g.reason else f"{g.status}: {_shorten(g.reason, 70)}"
+            lines.append(f"  {g.path.name:<{width}}  {f'{g.passed}/{len(g.verdicts)}':>6}  {status}")
+            for v in g.verdicts:
+                if not v.passed:
+                    lines.append(f"  {'':<{width}}    not yet: {v.exercise}: {_shorten(v.message, 80)}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
