@@ -41,7 +41,8 @@ from .device import resolve_device
 
 __all__ = ["ToyModel", "train", "manual_gradients", "evaluate", "two_feature_phase_losses", "two_feature_phase",
            "two_feature_phase_boundary", "best_of_repeats",
-           "PHASE_NAMES"]
+           "PHASE_NAMES", "two_feature_antipodal_optimum", "optimised_phase_boundary", "three_feature_phase_losses",
+           "three_feature_phase", "THREE_FEATURE_PHASE_NAMES", "train_with_snapshots", "one_sparse_loss_terms"]
 
 _ADAM_BETAS = (0.9, 0.999)
 _ADAM_EPS = 1e-8
@@ -333,6 +334,9 @@ def _train_fused(model, steps, batch_size, lrs, generator, history, log_at, bar)
     m, v = torch.zeros_like(params), torch.zeros_like(params)
     denom = torch.empty_like(params)
     chunk = 0
+    snapshot = _SNAPSHOT  # (every, list) while train_with_snapshots runs
+    if snapshot is not None:
+        snapshot[1].append((0, k.W.detach().cpu().clone()))
     for step in range(1, steps + 1):
         k.sample(generator)
         row = log_at.get(step - 1)
@@ -343,6 +347,8 @@ def _train_fused(model, steps, batch_size, lrs, generator, history, log_at, bar)
         bias_correction2_sqrt = math.sqrt(1 - b2 ** step)
         torch.sqrt(v, out=denom).div_(bias_correction2_sqrt).add_(_ADAM_EPS)
         params.addcdiv_(m, denom, value=-lrs[step - 1] / (1 - b1 ** step))
+        if snapshot is not None and (step % snapshot[0] == 0 or step == steps):
+            snapshot[1].append((step, k.W.detach().cpu().clone()))
         chunk += 1
         if chunk == 100 or step == steps:
             bar.update(chunk)
@@ -415,7 +421,8 @@ def best_of_repeats(model: ToyModel, repeats: int, *, n_samples: int = 65_536, s
 PHASE_NAMES = ("not represented", "dedicated dimension", "superposition")
 
 
-def two_feature_phase_losses(relative_importance, feature_probability) -> torch.Tensor:
+def two_feature_phase_losses(relative_importance, feature_probability, *, optimise_antipodal: bool = False,
+                             **optimum_kwargs) -> torch.Tensor:
     """Closed-form expected losses of the three candidate solutions for 2 features in 1 dimension.
 
     Feature 1 has importance 1, feature 2 importance ``r = relative_importance``; both are present
@@ -428,24 +435,20 @@ def two_feature_phase_losses(relative_importance, feature_probability) -> torch.
       present, then ``(1 + r) min(x_1, x_2)^2``, and ``E[min^2] = 1/6``: ``(1 + r) p^2 / 6``.
 
     The first two are the exact optima of their configurations; the third is the loss of the
-    idealised antipodal pair (an upper bound on the best antipodal solution).
+    idealised antipodal pair, an upper bound on the best antipodal solution. With
+    ``optimise_antipodal=True`` the third column is the best antipodal solution instead, minimised
+    numerically over weights and biases (:func:`two_feature_antipodal_optimum`; ``optimum_kwargs``
+    are passed on): its bias is positive, and it wins over a wider range of ``p``.
 
     ``relative_importance``, ``feature_probability``: broadcastable tensors (r > 0, p in (0, 1]).
     Returns ``(..., 3)`` in the order of :data:`PHASE_NAMES`.
     """
-    r = torch.as_tensor(relative_importance, dtype=torch.float64)
-    p = torch.as_tensor(feature_probability, dtype=torch.float64)
-    if not torch.isfinite(r).all() or (r <= 0).any():
-        raise ValueError("relative_importance must be positive and finite")
-    if not torch.isfinite(p).all() or (p <= 0).any() or (p > 1).any():
-        raise ValueError("feature_probability must lie in (0, 1]")
-    try:
-        r, p = torch.broadcast_tensors(r, p)
-    except RuntimeError:
-        raise ValueError(f"relative_importance {tuple(r.shape)} and feature_probability {tuple(p.shape)} "
-                         "must broadcast together") from None
+    r, p = _phase_arguments(relative_importance, feature_probability)
+    if not isinstance(optimise_antipodal, bool):
+        raise ValueError(f"optimise_antipodal must be True or False, got {optimise_antipodal!r}")
     single = p / 3 - p ** 2 / 4
-    return torch.stack([r * single, single, (1 + r) * p ** 2 / 6], dim=-1)
+    pair = two_feature_antipodal_optimum(r, p, **optimum_kwargs)[0] if optimise_antipodal else (1 + r) * p ** 2 / 6
+    return torch.stack([r * single, single, pair], dim=-1)
 
 
 def two_feature_phase_boundary(relative_importance) -> torch.Tensor:
@@ -481,3 +484,253 @@ def two_feature_phase(W: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     phase[on2 & ~on1] = 1
     phase[on1 & on2 & (w1 * w2 < 0)] = 2
     return phase
+
+
+# --- 2 features in 1 dimension: the best antipodal solution, found numerically --------------------
+
+def _antipodal_loss(params: torch.Tensor, r: torch.Tensor, p: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Expected loss (summed over the 2 features) of ``f' = ReLU(W^T W f + b)`` with ``W = [w1, -w2]``,
+    by midpoint quadrature on the magnitudes ``u`` ``(N,)``. ``params``: ``(..., 4)`` = (w1, w2, b1, b2)."""
+    w1, w2, b1, b2 = (params[..., k, None] for k in range(4))
+    r1, p1 = r[..., None], p[..., None]
+    relu = torch.relu
+    none = relu(b1[..., 0]) ** 2 + r * relu(b2[..., 0]) ** 2
+    one = ((u - relu(w1 * w1 * u + b1)) ** 2 + r1 * relu(-w1 * w2 * u + b2) ** 2).mean(-1)   # only feature 1
+    two = (relu(-w1 * w2 * u + b1) ** 2 + r1 * (u - relu(w2 * w2 * u + b2)) ** 2).mean(-1)   # only feature 2
+    x1, x2 = u[:, None], u[None, :]
+    w1, w2, b1, b2, r2 = (t[..., None] for t in (w1, w2, b1, b2, r1))
+    o1 = relu(w1 * w1 * x1 - w1 * w2 * x2 + b1)
+    o2 = relu(w2 * w2 * x2 - w1 * w2 * x1 + b2)
+    both = ((x1 - o1) ** 2 + r2 * (x2 - o2) ** 2).mean(dim=(-2, -1))
+    return (1 - p) ** 2 * none + p * (1 - p) * (one + two) + p * p * both
+
+
+def two_feature_antipodal_optimum(relative_importance, feature_probability, *, grid: int = 32, steps: int = 200,
+                                  lr: float = 0.02) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best *antipodal* solution of 2 features in 1 dimension, minimised numerically.
+
+    Minimises the expected loss (summed over the two features, as :func:`two_feature_phase_losses`)
+    over ``W = [w1, -w2]`` with ``w1, w2 >= 0.5`` (both represented) and free biases ``b1, b2``: Adam
+    on a ``grid x grid`` midpoint quadrature of the magnitudes, from two starts (the idealised
+    ``w = 1, b = 0`` and ``w = 0.9, b = 0.2``), all settings at once. The optimal bias is never
+    negative: an antipodal pair has only negative interference, which the ReLU already removes, and
+    a positive bias with shorter weights hedges the case where both features are present.
+
+    ``relative_importance`` (r > 0), ``feature_probability`` (p in (0, 1]): broadcastable tensors.
+    Returns ``(loss, params)``: ``(...)`` and ``(..., 4)`` = (w1, w2, b1, b2), float64.
+    """
+    _validate.positive_int("grid", grid)
+    _validate.positive_int("steps", steps)
+    _validate.positive_float("lr", lr)
+    r, p = _phase_arguments(relative_importance, feature_probability)
+    u = (torch.arange(grid, dtype=torch.float64) + 0.5) / grid
+    starts = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.9, 0.9, 0.2, 0.2]], dtype=torch.float64)
+    params = starts.expand(*r.shape, 2, 4).clone().requires_grad_(True)
+    rs, ps = r[..., None], p[..., None]
+    opt = torch.optim.Adam([params], lr=lr)
+    for t in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr * math.cos(0.5 * math.pi * t / steps)
+        opt.zero_grad(set_to_none=True)
+        _antipodal_loss(params, rs, ps, u).sum().backward()
+        opt.step()
+        with torch.no_grad():
+            params[..., :2].clamp_(min=0.5)
+    with torch.no_grad():
+        loss = _antipodal_loss(params, rs, ps, u)
+        best = loss.argmin(-1, keepdim=True)
+        return loss.gather(-1, best)[..., 0], params.gather(-2, best[..., None].expand(*best.shape, 4))[..., 0, :]
+
+
+def _phase_arguments(relative_importance, feature_probability):
+    r = _validate.real_values("relative_importance", relative_importance)
+    p = _validate.real_values("feature_probability", feature_probability)
+    if not torch.isfinite(r).all() or (r <= 0).any():
+        raise ValueError("relative_importance must be positive and finite")
+    if not torch.isfinite(p).all() or (p <= 0).any() or (p > 1).any():
+        raise ValueError("feature_probability must lie in (0, 1]")
+    try:
+        return torch.broadcast_tensors(r, p)
+    except RuntimeError:
+        raise ValueError(f"relative_importance {tuple(r.shape)} and feature_probability {tuple(p.shape)} "
+                         "must broadcast together") from None
+
+
+def optimised_phase_boundary(relative_importance, feature_probability, losses: torch.Tensor) -> torch.Tensor:
+    """Where superposition stops winning, read off a grid of losses: for each relative importance,
+    the largest feature probability below which the superposition candidate (last column of
+    ``losses``) has the lowest loss at every grid point, linearly interpolated to the crossing.
+
+    ``relative_importance``: ``(n_r,)``; ``feature_probability``: ``(n_p,)`` increasing;
+    ``losses``: ``(n_r, n_p, n_candidates)``. Returns ``(n_r,)`` (NaN where superposition never wins
+    at the smallest p; ``p.max()`` where it wins everywhere).
+    """
+    r = _validate.real_values("relative_importance", relative_importance, ndim=1)
+    p = _validate.real_values("feature_probability", feature_probability, ndim=1)
+    losses = _validate.real_values("losses", losses, ndim=3)
+    if losses.shape[:2] != (len(r), len(p)) or losses.shape[2] < 2:
+        raise ValueError(f"losses must have shape ({len(r)}, {len(p)}, n_candidates >= 2), got {tuple(losses.shape)}")
+    if (p[1:] <= p[:-1]).any():
+        raise ValueError("feature_probability must be strictly increasing")
+    gap = losses[..., :-1].min(-1).values - losses[..., -1]  # > 0 where superposition wins
+    out = torch.full((len(r),), float("nan"), dtype=torch.float64)
+    for k in range(len(r)):
+        lose = (gap[k] <= 0).nonzero().flatten()
+        if gap[k, 0] <= 0:
+            continue
+        if lose.numel() == 0:
+            out[k] = p[-1]
+            continue
+        j = lose[0].item()
+        g0, g1 = gap[k, j - 1], gap[k, j]
+        out[k] = p[j - 1] + (p[j] - p[j - 1]) * g0 / (g0 - g1)
+    return out
+
+
+# --- 3 features in 2 dimensions ------------------------------------------------------------------
+
+THREE_FEATURE_PHASE_NAMES = ("W ⊥ [0,0,1]: features 1, 2 dedicated, 3 dropped",
+                             "W ⊥ [1,0,0]: feature 1 dropped, 2, 3 dedicated",
+                             "W ⊥ [0,1,1]: 1 dedicated, 2 and 3 antipodal",
+                             "W ⊥ [1,1,0]: 1 and 2 antipodal, 3 dedicated")
+
+
+def three_feature_phase_losses(relative_importance, feature_probability, *, optimise_antipodal: bool = False,
+                               **optimum_kwargs) -> torch.Tensor:
+    """Closed-form expected losses of the candidate solutions for 3 features in 2 dimensions (TMS).
+
+    Features 1 and 2 have importance 1, feature 3 importance ``r = relative_importance``; all are
+    present with probability ``p``, magnitudes uniform on [0, 1]. Losses are summed over the three
+    features. A solution is named by the null space of ``W`` (``W ⊥ v``: ``W v = 0``), in the
+    order of :data:`THREE_FEATURE_PHASE_NAMES`. With ``V = p/3 - p^2/4`` the variance of one feature
+    (the cost of replacing it by its mean through the bias):
+
+    - ``W ⊥ [0,0,1]``: features 1 and 2 orthogonal unit vectors, feature 3 dropped: ``r V``;
+    - ``W ⊥ [1,0,0]``: feature 1 dropped (``W ⊥ [0,1,0]``, dropping feature 2, is the same): ``V``;
+    - ``W ⊥ [0,1,1]``: feature 1 has a dimension, features 2 and 3 share the other as an antipodal
+      pair (``W_2 = -W_3``; or 1 and 3, the same): ``(1 + r) p^2 / 6``;
+    - ``W ⊥ [1,1,0]``: features 1 and 2 antipodal, feature 3 dedicated: ``2 p^2 / 6``.
+
+    The antipodal terms are the idealised pair (``w = 1``, ``b = 0``), an upper bound on the best
+    antipodal pair; ``optimise_antipodal=True`` uses :func:`two_feature_antipodal_optimum` instead
+    (``optimum_kwargs`` are passed on). A feature with a dimension to itself costs nothing. Other
+    configurations (a triangle, features at 120°) lose to these: every pair of the three interferes.
+
+    Returns ``(..., 4)`` float64.
+    """
+    r, p = _phase_arguments(relative_importance, feature_probability)
+    if not isinstance(optimise_antipodal, bool):
+        raise ValueError(f"optimise_antipodal must be True or False, got {optimise_antipodal!r}")
+    single = p / 3 - p ** 2 / 4
+    if optimise_antipodal:
+        pair_r = two_feature_antipodal_optimum(r, p, **optimum_kwargs)[0]
+        pair_1 = two_feature_antipodal_optimum(torch.ones_like(r), p, **optimum_kwargs)[0]
+    else:
+        pair_r, pair_1 = (1 + r) * p ** 2 / 6, 2 * p ** 2 / 6
+    return torch.stack([r * single, single, pair_r, pair_1], dim=-1)
+
+
+def three_feature_phase(W: torch.Tensor, threshold: float = 0.5, antipodal_cos: float = -0.9) -> torch.Tensor:
+    """Classify trained 3-feature, 2-dimension models into the candidates of
+    :func:`three_feature_phase_losses`.
+
+    ``W``: ``(..., 2, 3)``. A feature is represented when its norm exceeds ``threshold``; two
+    features are antipodal when their cosine is below ``antipodal_cos``. Returns ``(...)`` int64:
+    0 = features 1, 2 represented and 3 not; 1 = feature 3 and one of features 1, 2 represented;
+    2 = all three, feature 3 antipodal to feature 1 or 2; 3 = all three, features 1 and 2
+    antipodal; -1 = anything else (e.g. a triangle, or fewer than two features).
+    """
+    _validate.tensor("W", W, ndim=tuple(range(2, 9)))
+    if W.shape[-2:] != (2, 3):
+        raise ValueError(f"W must have shape (..., 2, 3) (3 features in 2 dimensions), got {tuple(W.shape)}")
+    _validate.positive_float("threshold", threshold)
+    norms = W.norm(dim=-2)
+    on = norms > threshold
+    unit = W / norms.clamp_min(1e-12).unsqueeze(-2)
+    cos = unit.transpose(-1, -2) @ unit
+    anti = cos < antipodal_cos
+    phase = torch.full(norms.shape[:-1], -1, dtype=torch.int64, device=W.device)
+    two = on.sum(-1) == 2
+    phase[two & on[..., 0] & on[..., 1]] = 0
+    phase[two & on[..., 2]] = 1
+    all3 = on.all(-1)
+    phase[all3 & (anti[..., 0, 2] ^ anti[..., 1, 2]) & ~anti[..., 0, 1]] = 2
+    phase[all3 & anti[..., 0, 1] & ~anti[..., 0, 2] & ~anti[..., 1, 2]] = 3
+    return phase
+
+
+# --- training with snapshots of W (learning dynamics) ---------------------------------------------
+
+def train_with_snapshots(model: ToyModel, snapshot_every: int, **train_kwargs) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                       torch.Tensor]:
+    """:func:`train`, keeping a copy of ``W`` every ``snapshot_every`` steps (and after the last).
+
+    The run is the same as ``train(model, **train_kwargs)`` (same data, same updates). Returns
+    ``(history, steps, W_snapshots)``: the loss history of :func:`train`, the step counts ``(k,)``
+    at which ``W`` was copied (after that many updates, starting with 0), and
+    ``(k, n_instances, d_hidden, n_features)`` on the CPU.
+    """
+    if not isinstance(model, ToyModel):
+        raise ValueError(f"model must be a ToyModel, got {type(model).__name__}")
+    _validate.positive_int("snapshot_every", snapshot_every)
+    if train_kwargs.get("kernel", "fused") != "fused":
+        raise ValueError("kernel must be 'fused' for train_with_snapshots")
+    snaps: list[torch.Tensor] = []
+    global _SNAPSHOT
+    _SNAPSHOT = (snapshot_every, snaps)
+    try:
+        history = train(model, **train_kwargs)
+    finally:
+        _SNAPSHOT = None
+    steps = torch.tensor([s for s, _ in snaps])
+    return history, steps, torch.stack([w for _, w in snaps])
+
+
+_SNAPSHOT = None
+
+
+# --- the loss split into feature benefit and interference ----------------------------------------
+
+@torch.no_grad()
+def one_sparse_loss_terms(W: torch.Tensor, b: torch.Tensor, importance, *, grid: int = 512,
+                          linear: bool = False) -> dict[str, torch.Tensor]:
+    """TMS's split of the loss on inputs where exactly one feature is present (the inputs that
+    dominate when features are sparse), for ``f' = ReLU(W^T W f + b)`` (``linear=True``: no ReLU).
+
+    When only feature ``i`` is present, with magnitude ``x ~ U[0, 1]``, feature ``i`` reads
+    ``ReLU(||W_i||^2 x + b_i)`` and every other feature ``j`` reads ``ReLU((W_j . W_i) x + b_j)``.
+    Averaged over which feature is present (each equally likely) and over ``x`` (midpoint quadrature
+    with ``grid`` points), with the loss's mean over features:
+
+    - ``"benefit"``: ``(1/n) mean_i I_i E(x - ReLU(||W_i||^2 x + b_i))^2``, how far a lone
+      feature is from being read back exactly (``I_i / 3`` per feature when it is dropped);
+    - ``"interference"``: ``(1/n) mean_i sum_{j != i} I_j E ReLU((W_j . W_i) x + b_j)^2``, what
+      the lone feature leaks into the others' read-outs. Negative interference ``W_j . W_i < 0``
+      costs nothing when the bias is not positive (the ReLU clips it);
+    - ``"linear_interference"``: the same sum without ReLU and bias, ``sum_{j != i} I_j (W_j . W_i)^2 / 3``,
+      the interference a linear read-out would pay for the same ``W``.
+    - ``"empty"``: the loss on an input with no feature present, ``mean_j I_j ReLU(b_j)^2``.
+
+    ``W``: ``(n_instances, d, n)``, ``b``: ``(n_instances, n)``, ``importance``: broadcastable to
+    ``(n_instances, n)``. Returns a dict of ``(n_instances,)`` float64 tensors.
+    """
+    _validate.tensor("W", W, ndim=3)
+    _validate.tensor("b", b, ndim=2)
+    _validate.positive_int("grid", grid)
+    I, _, n = W.shape
+    if b.shape != (I, n):
+        raise ValueError(f"b must have shape {(I, n)}, got {tuple(b.shape)}")
+    imp = _importance_tensor(importance, (I, n), torch.float64)
+    W, b = W.detach().double().cpu(), b.detach().double().cpu()
+    G = W.transpose(1, 2) @ W                                   # (I, n_read, n_present): W_j . W_i
+    x = (torch.arange(grid, dtype=torch.float64) + 0.5) / grid
+    pre = G[..., None] * x + b[:, :, None, None]                # (I, j, i, x)
+    out = pre if linear else torch.relu(pre)
+    eye = torch.eye(n, dtype=torch.bool)[None, :, :, None]
+    own = ((x - out) ** 2).mean(-1).diagonal(dim1=1, dim2=2)    # (I, i)
+    leak = torch.where(eye, 0.0, out ** 2).mean(-1)             # (I, j, i)
+    G_off = torch.where(eye[..., 0], 0.0, G)
+    return {"benefit": (imp * own).mean(-1) / n,
+            "interference": (imp[:, :, None] * leak).sum(1).mean(-1) / n,
+            "linear_interference": (imp[:, :, None] * G_off ** 2 / 3).sum(1).mean(-1) / n,
+            "empty": (imp * (b if linear else torch.relu(b)) ** 2).mean(-1)}

@@ -100,3 +100,22 @@ def test_feature_groups_finds_orthogonal_polytopes():
         feature_groups(torch.ones(2, 2, 3))
     with pytest.raises(ValueError, match="overlap"):
         feature_groups(torch.eye(2), overlap=0.0)
+
+
+def test_thomson_points_and_polytope_names():
+    from superpos_lib.metrics import cosine_spectrum, polytope_name, thomson_points
+
+    X = thomson_points(8, 3)
+    assert polytope_name(X) == "square antiprism"
+    assert cosine_spectrum(X).min() > -0.95  # no antipodal pair, unlike a cube
+    assert polytope_name(thomson_points(5, 2)) == "pentagon"
+    cube = torch.tensor([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=torch.float64).T
+    assert polytope_name(cube) == "cube"
+    assert torch.allclose(feature_dimensionality(cube / 3 ** 0.5), torch.full((8,), 3 / 8, dtype=torch.float64))
+    assert torch.allclose(feature_dimensionality(X), torch.full((8,), 3 / 8, dtype=torch.float64), atol=1e-3)
+    assert polytope_name(polygon(2)) == "digon" and polytope_name(polygon(3)) == "triangle"
+    assert polytope_name(torch.randn(3, 7, generator=torch.Generator().manual_seed(0))).endswith("(unnamed)")
+    with pytest.raises(ValueError, match="k and m"):
+        thomson_points(1, 3)
+    with pytest.raises(ValueError, match="W"):
+        cosine_spectrum(torch.ones(3, 1))

@@ -247,3 +247,80 @@ def test_cosine_schedule_same_in_both_kernels_and_differs_from_constant():
     assert not torch.allclose(out["fused", "cosine"], out["fused", "constant"])
     with pytest.raises(ValueError, match="lr_schedule"):
         train(ToyModel(5, 2), lr_schedule="step", progress=False)
+
+
+def test_optimised_antipodal_pair_beats_the_idealised_one_with_a_positive_bias():
+    from superpos_lib.toy_models import two_feature_antipodal_optimum, two_feature_phase_losses
+
+    r = torch.tensor([1.0, 0.5, 1.0])
+    p = torch.tensor([4 / 7, 0.3, 0.05])
+    loss, params = two_feature_antipodal_optimum(r, p)
+    ideal = (1 + r) * p ** 2 / 6
+    assert (loss <= ideal + 1e-4).all()
+    assert loss[0] == pytest.approx(0.0934, abs=0.002)  # verify_antipodal.py: w = 0.91, b = +0.17
+    assert params[0, 2] > 0.1 and params[0, 3] > 0.1 and params[0, 0] < 0.95
+    assert (params[:, 2:] > -1e-3).all()  # the best antipodal bias is never negative
+    L = two_feature_phase_losses(r, p, optimise_antipodal=True)
+    assert torch.allclose(L[:, 2], loss)
+
+
+def test_optimised_boundary_reads_the_crossing_off_a_grid():
+    from superpos_lib.toy_models import optimised_phase_boundary, two_feature_phase_boundary, two_feature_phase_losses
+
+    r = torch.tensor([0.5, 2.0])
+    p = torch.linspace(0.1, 0.9, 81)
+    L = two_feature_phase_losses(r[:, None], p[None, :])
+    assert torch.allclose(optimised_phase_boundary(r, p, L), two_feature_phase_boundary(r), atol=1e-3)
+    with pytest.raises(ValueError, match="losses"):
+        optimised_phase_boundary(r, p, L[:, :5])
+
+
+def test_three_feature_phase_losses_and_classifier():
+    from superpos_lib.toy_models import three_feature_phase, three_feature_phase_losses
+
+    L = three_feature_phase_losses(torch.tensor([0.5, 2.0, 0.5, 2.0]), torch.tensor([0.9, 0.9, 0.1, 0.1]))
+    assert L.argmin(-1).tolist() == [0, 1, 2, 3]
+    V = 0.9 / 3 - 0.81 / 4
+    assert L[0, 0].item() == pytest.approx(0.5 * V) and L[2, 2].item() == pytest.approx(1.5 * 0.01 / 6)
+    s = 2 ** -0.5
+    W = torch.tensor([
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],   # 1, 2 dedicated, 3 dropped
+        [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],   # 1 dropped
+        [[1.0, 0.0, 0.0], [0.0, 1.0, -1.0]],  # 1 dedicated, 2 and 3 antipodal
+        [[1.0, -1.0, 0.0], [0.0, 0.0, 1.0]],  # 1 and 2 antipodal, 3 dedicated
+        [[1.0, -0.5, -0.5], [0.0, 0.87, -0.87]],  # a triangle: none of them
+        [[s, s, 0.0], [s, -s, 0.0]],          # 1, 2 orthogonal (rotated): still phase 0
+    ])
+    assert three_feature_phase(W).tolist() == [0, 1, 2, 3, -1, 0]
+    with pytest.raises(ValueError, match="W"):
+        three_feature_phase(torch.zeros(2, 1, 3))
+
+
+def test_train_with_snapshots_is_the_same_run():
+    from superpos_lib.toy_models import train_with_snapshots
+
+    a = ToyModel(5, 2, 2, feature_probability=0.3, seed=4)
+    b = ToyModel(5, 2, 2, feature_probability=0.3, seed=4)
+    train(a, steps=25, progress=False, seed=9)
+    hist, steps, snaps = train_with_snapshots(b, 10, steps=25, progress=False, seed=9)
+    assert steps.tolist() == [0, 10, 20, 25] and snaps.shape == (4, 2, 2, 5)
+    assert torch.equal(snaps[-1], a.W.detach()) and torch.equal(b.W.detach(), a.W.detach())
+    with pytest.raises(ValueError, match="snapshot_every"):
+        train_with_snapshots(b, 0, steps=5)
+
+
+def test_one_sparse_loss_terms():
+    from superpos_lib.toy_models import one_sparse_loss_terms
+
+    # two orthogonal unit features and one dropped with bias 0: benefit is exactly I/3 for the dropped one
+    W = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    t = one_sparse_loss_terms(W, torch.zeros(1, 3), 1.0)
+    assert t["benefit"].item() == pytest.approx((1 / 3) / 9, rel=1e-4)
+    assert t["interference"].item() == 0 and t["linear_interference"].item() == 0
+    # an antipodal pair: negative interference is free with the ReLU, not without it
+    W = torch.tensor([[[1.0, -1.0]]])
+    t = one_sparse_loss_terms(W, torch.zeros(1, 2), 1.0)
+    assert t["interference"].item() == 0
+    assert t["linear_interference"].item() == pytest.approx(1 / 3 / 2, rel=1e-6)
+    with pytest.raises(ValueError, match="b must"):
+        one_sparse_loss_terms(W, torch.zeros(1, 3), 1.0)
