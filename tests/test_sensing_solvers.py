@@ -117,8 +117,9 @@ def test_phase_transition_integer_grid_without_k0_and_standard_errors():
 def test_transition_point_standard_error_shrinks_with_trials():
     rhos = torch.linspace(0.2, 0.6, 9, dtype=torch.float64)
     rates = torch.sigmoid(-(rhos - 0.4) * 30).view(-1, 1)
-    r50, se = S.transition_point(rhos, rates, trials=20, return_se=True)
-    r50b, se_b = S.transition_point(rhos, rates, trials=2000, return_se=True)
+    r50, se, width = S.transition_point(rhos, rates, trials=20, return_se=True)
+    r50b, se_b, _ = S.transition_point(rhos, rates, trials=2000, return_se=True)
+    assert abs(width.item() - 1 / 30) < 1e-6
     assert abs(r50.item() - 0.4) < 1e-6 and abs(r50b.item() - 0.4) < 1e-6
     assert 0 < se_b.item() < se.item() / 5
     r50c = S.transition_point(rhos.view(-1, 1), rates, trials=20)  # rhos given per cell

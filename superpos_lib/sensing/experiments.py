@@ -60,7 +60,8 @@ def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, 
     if trials % group_size:
         raise ValueError(f"group_size must divide trials ({trials}), got {group_size}")
     V.one_of("amplitudes", amplitudes, AMPLITUDES)
-    device = resolve_device(device)
+    V.dtype("dtype", dtype)
+    device = V.sampling_device(device, generator)
     rates = torch.zeros(len(rh), len(d), dtype=torch.float64)
     k_used = torch.zeros(len(rh), len(d), dtype=torch.int64)
     rho_used = torch.zeros(len(rh), len(d), dtype=torch.float64)
@@ -103,8 +104,9 @@ def transition_point(rhos, rates: torch.Tensor, trials: int, *, return_se: bool 
     likelihood (``trials`` problems per cell), and returns ``rho_50``, shape ``(n_deltas,)``.
     ``rhos``: one value per row, or a ``(len(rhos), n_deltas)`` tensor of the ratios actually used
     in each cell (``info["rho"]`` of :func:`phase_transition`). With ``return_se=True``, returns
-    ``(rho_50, se)``: the standard error of ``rho_50`` by the delta method from the inverse Fisher
-    information of the fit.
+    ``(rho_50, se, width)``: the standard error of ``rho_50`` by the delta method from the inverse
+    Fisher information of the fit, and the fitted logistic scale ``width = 1/a`` (the success rate
+    is ``sigmoid(-(rho - rho_50) / width)``; it falls from 90% to 10% over ``4.39 width``).
     """
     V.tensor("rates", rates, ndim=2)
     V.positive_int("trials", trials)
@@ -141,4 +143,4 @@ def transition_point(rhos, rates: torch.Tensor, trials: int, *, return_se: bool 
     cov = torch.linalg.pinv(info)
     grad = torch.stack([-1 / b1, b0 / b1 ** 2], dim=1) * spread  # d rho50 / d (b0, b1)
     se = ((grad.unsqueeze(1) @ cov @ grad.unsqueeze(-1))[:, 0, 0]).clamp_min(0).sqrt()
-    return rho50, se
+    return rho50, se, spread[:, 0] / b1.abs()

@@ -17,9 +17,17 @@ def soft_threshold(v: torch.Tensor, t) -> torch.Tensor:
     ``v``: any shape; ``t``: a non-negative number or a tensor broadcastable to ``v``.
     """
     V.tensor("v", v)
+    V.non_empty("v", v)
     if isinstance(t, torch.Tensor):
+        V.tensor("t", t)
         if (t < 0).any():
             raise ValueError("t must be >= 0 everywhere")
+        try:
+            torch.broadcast_shapes(t.shape, v.shape)
+        except RuntimeError:
+            raise ValueError(f"t has shape {tuple(t.shape)}, which does not broadcast with v {tuple(v.shape)}") from None
+        if torch.broadcast_shapes(t.shape, v.shape) != v.shape:
+            raise ValueError(f"t has shape {tuple(t.shape)}, which would enlarge v {tuple(v.shape)}: it must broadcast to v's shape")
     else:
         t = V.non_negative_float("t", t)
     return torch.sign(v) * (v.abs() - t).clamp_min(0)

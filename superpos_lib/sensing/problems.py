@@ -28,7 +28,8 @@ def gaussian_matrix(m: int, n: int, *, batch: int | None = None, generator: torc
     V.positive_int("n", n)
     if batch is not None:
         V.positive_int("batch", batch)
-    device = resolve_device(device)
+    V.dtype("dtype", dtype)
+    device = V.sampling_device(device, generator)
     shape = (m, n) if batch is None else (batch, m, n)
     return torch.randn(shape, generator=generator, device=device, dtype=dtype) / math.sqrt(m)
 
@@ -67,7 +68,8 @@ def sparse_signals(batch: int, n: int, k, *, signed: bool = True, amplitudes: st
     V.one_of("amplitudes", amplitudes, AMPLITUDES)
     if not isinstance(signed, bool):
         raise ValueError(f"signed must be True or False, got {signed!r}")
-    device = resolve_device(device)
+    V.dtype("dtype", dtype)
+    device = V.sampling_device(device, generator)
     kt = _k_tensor("k", k, batch, upper=n, upper_name="n", device=device)
     # a uniformly random k-subset: the positions whose rank in a random permutation is < k
     ranks = torch.rand(batch, n, generator=generator, device=device).argsort(dim=1).argsort(dim=1)

@@ -11,7 +11,7 @@ import torch
 from .. import _validate as V
 from .experiments import _unit_interval
 
-__all__ = ["dt_curve", "capacity_asymptotic"]
+__all__ = ["dt_curve", "capacity_asymptotic", "strong_threshold_asymptotic"]
 
 
 def _normal_pdf(z):
@@ -84,4 +84,20 @@ def capacity_asymptotic(delta, n: int | None = None):
         V.positive_int("n", n)
         rho = rho * d * n
     rho = rho.reshape(torch.as_tensor(delta).shape)
+    return float(rho.item()) if scalar else rho
+
+
+def strong_threshold_asymptotic(delta):
+    """The small-``delta`` leading term of the Donoho–Tanner *strong* threshold of l1 recovery,
+    ``rho_S ~ 1 / (2 e ln(1/delta))`` (Donoho and Tanner 2009, JAMS): below it one Gaussian matrix
+    recovers *every* ``k``-sparse signal (w.h.p.), a factor ``e`` below the weak threshold's
+    ``1 / (2 ln(1/delta))``. Only the leading term: not accurate at moderate ``delta``.
+
+    ``delta``: a number in (0, 1) or a sequence/tensor of them. Returns a float or a float64 tensor.
+    """
+    scalar = isinstance(delta, (int, float)) and not isinstance(delta, bool)
+    d = _unit_interval("delta", delta)
+    if (d >= 1).any():
+        raise ValueError("delta must lie in (0, 1) (the formula diverges at delta = 1)")
+    rho = (1.0 / (2.0 * math.e * torch.log(1.0 / d))).reshape(torch.as_tensor(delta).shape)
     return float(rho.item()) if scalar else rho
