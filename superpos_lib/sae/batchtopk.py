@@ -4,12 +4,13 @@ In training, the ``k * B`` largest pre-activations of a batch of ``B`` samples a
 ReLU), so L0 averages ``k`` over the batch but varies from sample to sample. That rule makes one
 sample's code depend on the others, so at inference a fixed threshold replaces it: ``z = pre *
 H(pre - threshold)``, with ``threshold`` (one per instance) the running mean, over training steps,
-of the smallest kept activation (exponential average, factor 0.99 per step). Dead latents get the
+of the smallest kept activation (exponential average, factor 0.95 per step). Dead latents get the
 AuxK loss as in TopK (:mod:`superpos_lib.sae.auxk`).
 
 The fast step finds the batch threshold exactly without a top-k over all ``B * d_sae`` numbers:
-the kept entries of a row are among its ``2k`` largest unless that row has ``2k`` entries above the
-threshold, which is checked, falling back to a full selection when it happens.
+the kept entries of a row are among its ``c`` largest (``c = 2k`` to start with) unless that row has
+``c`` entries at or above the threshold, which is checked; then ``c`` grows and the selection is
+repeated.
 """
 
 from __future__ import annotations
@@ -21,21 +22,35 @@ from ._sparse import _SparseCode
 from ._workspace import _Workspace
 from .topk import _recon_with_aux, _sparse_step
 
-THRESHOLD_DECAY = 0.99
+THRESHOLD_DECAY = 0.95
+
+
+def _kth_largest(flat: torch.Tensor, n_keep: torch.Tensor) -> torch.Tensor:
+    """The ``n_keep[i]``-th largest entry of each row of ``flat (I, N)``: ``(I,)``."""
+    n_max = int(n_keep.max())
+    top = flat.topk(n_max, dim=-1, sorted=False).values      # unsorted top-k is much cheaper
+    if bool((n_keep == n_max).all()):
+        return top.amin(-1)
+    return top.sort(dim=-1, descending=True).values.gather(1, (n_keep - 1).view(-1, 1)).squeeze(1)
+
+
+def _select(pre: torch.Tensor, k: torch.Tensor):
+    """Exact batch threshold ``t (I,)`` and each row's ``c`` largest entries ``(values, indices)``
+    ``(I, B, c)``, with ``c`` large enough that every kept entry (``>= t``) is among them."""
+    I, B, m = pre.shape
+    n_keep = (k * B).clamp_max(B * m)
+    c = min(m, 2 * int(k.max()))
+    while True:
+        values, indices = pre.topk(c, dim=-1)                  # each row sorted, largest first
+        t = _kth_largest(values.reshape(I, -1), n_keep)
+        if c == m or not bool((values[..., -1] >= t.view(I, 1)).any()):
+            return t, values, indices
+        c = min(m, 4 * c)                                      # some row holds more than c kept entries
 
 
 def batch_threshold(pre: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """The ``k[i] * B``-th largest entry of instance ``i``'s ``pre (I, B, m)``: ``(I,)``, exact."""
-    I, B, m = pre.shape
-    n_keep = (k * B).view(I, 1)
-    c = min(m, 2 * int(k.max()))
-    cand = pre.topk(c, dim=-1).values                          # (I, B, c), each row sorted
-    top = cand.reshape(I, -1).topk(int(n_keep.max()), dim=-1).values
-    t = top.gather(1, n_keep - 1).squeeze(1)                   # (I,)
-    if c < m and bool((cand[..., -1] >= t.view(I, 1)).any()):  # some row may hold more than c kept entries
-        top = pre.reshape(I, -1).topk(int(n_keep.max()), dim=-1).values
-        t = top.gather(1, n_keep - 1).squeeze(1)
-    return t
+    return _select(pre, k)[0]
 
 
 def batch_activate(pre: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -85,24 +100,20 @@ def fast_grads(sae, x, ctx: StepContext, ws: _Workspace, want_stats: bool):
     I, m = sae.n_instances, sae.d_sae
     ws.load_encoder(sae, x)
     pre = torch.bmm(ws.xa, ws.A_enc)                           # (I, B, m)
-    t = batch_threshold(pre, sae.k).view(I, 1, 1)
-    c = min(m, 2 * sae.k_max)
-    values, indices = pre.topk(c, dim=-1)
-    keep = (values >= t) & (values > 0)
-    if c < m and bool((values[..., -1] >= t).any()):           # a row with more than c kept entries
-        code = _SparseCode.from_mask(pre, (pre >= t) & (pre > 0))
-    else:                                                      # kept entries are a prefix of each sorted row
-        counts = keep.reshape(-1, c).sum(-1)
-        crow = torch.zeros(counts.numel() + 1, dtype=torch.int32, device=pre.device)
-        torch.cumsum(counts, 0, out=crow[1:])
-        cols = indices.to(torch.int32)
-        if I > 1:
-            cols = cols + (torch.arange(I, device=pre.device, dtype=torch.int32) * m).view(I, 1, 1)
-        rows = torch.arange(counts.numel(), device=pre.device, dtype=torch.int32).repeat_interleave(counts)
-        code = _SparseCode(crow, cols[keep], values[keep], rows, counts.numel(), I * m)
+    t, values, indices = _select(pre, sae.k)
+    c = values.shape[-1]
+    keep = (values >= t.view(I, 1, 1)) & (values > 0)          # a prefix of each sorted row
+    counts = keep.reshape(-1, c).sum(-1)
+    crow = torch.zeros(counts.numel() + 1, dtype=torch.int32, device=pre.device)
+    torch.cumsum(counts, 0, out=crow[1:])
+    cols = indices.to(torch.int32)
+    if I > 1:
+        cols = cols + (torch.arange(I, device=pre.device, dtype=torch.int32) * m).view(I, 1, 1)
+    rows = torch.arange(counts.numel(), device=pre.device, dtype=torch.int32).repeat_interleave(counts)
+    code = _SparseCode(crow, cols[keep], values[keep], rows, counts.numel(), I * m)
     live = torch.ones_like(code.values, dtype=torch.bool)
     grads, fired, stats = _sparse_step(sae, x, pre, code, live, ws, ctx, want_stats)
     if stats is None:
         stats = {}
-    stats["min_kept"] = _min_kept(t.view(I))
+    stats["min_kept"] = _min_kept(t)
     return grads, fired, stats

@@ -148,6 +148,18 @@ class SparseAutoencoder(nn.Module):
     def activate(self, pre: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
         """Latents from pre-activations ``(I, batch, d_sae)`` with this SAE's inference rule
         (``x`` is needed only by ``"gated"``, for its magnitude path)."""
+        V.tensor("pre", pre, ndim=3)
+        if pre.shape[0] != self.n_instances or pre.shape[-1] != self.d_sae:
+            raise ValueError(f"pre must have shape (n_instances={self.n_instances}, batch, d_sae={self.d_sae}), "
+                             f"got {tuple(pre.shape)}")
+        V.non_empty("pre", pre, 1, "sample")
+        if x is not None:
+            self._check_input(x)
+            if x.shape[-2] != pre.shape[1]:
+                raise ValueError(f"x must hold the batch of {pre.shape[1]} samples pre was computed from, got shape {tuple(x.shape)}")
+        return self._activate(pre, x)
+
+    def _activate(self, pre: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
         from . import batchtopk, gated, jump_relu, relu, topk
 
         if self.activation == "relu":
@@ -164,7 +176,7 @@ class SparseAutoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Latents ``z``: ``(I, batch, d_sae)`` from ``x (batch, d_in)`` or ``(I, batch, d_in)``."""
-        return self.activate(self.pre_activations(x), x)
+        return self._activate(self.pre_activations(x), x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Reconstruction ``z @ W_dec + b_dec``: ``(I, batch, d_in)`` from ``z (I, batch, d_sae)``."""
@@ -192,17 +204,26 @@ def sae_loss(x: torch.Tensor, x_hat: torch.Tensor, z: torch.Tensor, W_dec: torch
     ``z``: ``(I, batch, d_sae)``; ``W_dec``: ``(I, d_sae, d_in)``; ``l1_coeff``: a number or
     ``(I,)``. Returns ``(I,)``. The penalty is on the latents ``z``; the input has no parameters.
     """
-    V.tensor("x_hat", x_hat, ndim=3, finite=False)
-    V.tensor("z", z, ndim=3, finite=False)
-    V.tensor("W_dec", W_dec, ndim=3, finite=False)
-    V.tensor("x", x, ndim=(2, 3), finite=False)
-    if x.shape[-2:] != x_hat.shape[-2:]:
-        raise ValueError(f"x must have shape (batch, d_in) = {tuple(x_hat.shape[-2:])} like x_hat, got {tuple(x.shape)}")
-    if W_dec.shape[1] != z.shape[-1]:
-        raise ValueError(f"W_dec must have d_sae={z.shape[-1]} rows per instance (like z), got shape {tuple(W_dec.shape)}")
-    lam = torch.as_tensor(l1_coeff, dtype=z.dtype, device=z.device)
-    if (lam < 0).any():
-        raise ValueError(f"l1_coeff must be non-negative, got {l1_coeff!r}")
+    V.tensor("x_hat", x_hat, ndim=3)
+    V.tensor("z", z, ndim=3)
+    V.tensor("W_dec", W_dec, ndim=3)
+    V.tensor("x", x, ndim=(2, 3))
+    I, B, d_in = x_hat.shape
+    V.non_empty("x_hat", x_hat, (0, 1), "instance and sample (the batch mean of nothing is undefined)")
+    if x.shape[-2:] != x_hat.shape[-2:] or (x.ndim == 3 and x.shape[0] != I):
+        raise ValueError(f"x must have shape (batch, d_in) = {(B, d_in)} or (I, batch, d_in) = {(I, B, d_in)} "
+                         f"like x_hat, got {tuple(x.shape)}")
+    if z.shape[:2] != (I, B):
+        raise ValueError(f"z must have the instances and batch of x_hat, (I, batch, d_sae) = ({I}, {B}, d_sae), "
+                         f"got {tuple(z.shape)}")
+    if W_dec.shape != (I, z.shape[-1], d_in):
+        raise ValueError(f"W_dec must have shape (I, d_sae, d_in) = {(I, z.shape[-1], d_in)} (like x_hat and z), "
+                         f"got {tuple(W_dec.shape)}")
+    for name, t in (("x", x), ("z", z), ("W_dec", W_dec)):
+        V.same_dtype(name, t, "x_hat", x_hat)
+    lam = V.number_or_tensor("l1_coeff", l1_coeff, like=z, low=0)
+    if lam.ndim > 1 or lam.numel() not in (1, I):
+        raise ValueError(f"l1_coeff must be a number or one number per instance ({I},), got shape {tuple(lam.shape)}")
     mse = (x - x_hat).pow(2).sum(-1).mean(-1)
     l1 = (z.abs() * W_dec.norm(dim=-1).unsqueeze(1)).sum(-1).mean(-1)
     return mse + lam * l1

@@ -29,9 +29,15 @@ def resample_dead_latents(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.T
     V.tensor("x", x, ndim=2)
     if x.shape[-1] != d:
         raise ValueError(f"x must have last dimension d_in={d}, got shape {tuple(x.shape)}")
+    V.non_empty("x", x, 0, "sample to draw new directions from")
     if not isinstance(dead, torch.Tensor) or dead.dtype != torch.bool or dead.shape != (I, m):
         raise ValueError(f"dead must be a bool tensor of shape (n_instances, d_sae) = ({I}, {m})")
     V.positive_float("encoder_scale", encoder_scale)
+    V.generator_on("generator", generator, torch.device("cpu"))  # the draw runs on the CPU
+    if optimizer_state is not None and (isinstance(optimizer_state, torch.Tensor)
+                                        or not all(isinstance(s, torch.Tensor) for s in optimizer_state)
+                                        or len(optimizer_state) % 4):
+        raise ValueError("optimizer_state must be a list of tensors laid out like [W_enc, b_enc, W_dec, b_dec], repeated")
     x_hat, _ = sae(x)
     weights = (x_hat - x).pow(2).sum(-1).pow(2) + 1e-12       # (I, B): probability ~ squared loss
     # one candidate input per latent (I, m), drawn on the CPU so a CPU generator works everywhere

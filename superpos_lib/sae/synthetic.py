@@ -31,6 +31,22 @@ class SyntheticFeatures:
     probabilities: torch.Tensor
     generator: torch.Generator
 
+    def __post_init__(self):
+        V.non_empty("directions", V.tensor("directions", self.directions, ndim=2))
+        V.tensor("probabilities", self.probabilities, ndim=1)
+        if self.probabilities.shape[0] != self.directions.shape[0]:
+            raise ValueError(f"probabilities must have one entry per direction ({self.directions.shape[0]}), "
+                             f"got shape {tuple(self.probabilities.shape)}")
+        if ((self.probabilities < 0) | (self.probabilities > 1)).any():
+            raise ValueError("probabilities must lie in [0, 1]")
+        if self.probabilities.device != self.directions.device:
+            raise ValueError(f"probabilities must be on the device of directions ({self.directions.device}), "
+                             f"got {self.probabilities.device}")
+        if not isinstance(self.generator, torch.Generator):
+            V.generator("generator", self.generator)
+            raise ValueError("generator must be a torch.Generator (the sampler's own), got None")
+        V.generator_on("generator", self.generator, self.directions.device)
+
     @property
     def d(self) -> int:
         return self.directions.shape[1]
@@ -75,7 +91,7 @@ def synthetic_features(
     V.non_negative_int("seed", seed)
     if mean_active > n_features:
         raise ValueError(f"mean_active must be at most n_features={n_features}, got {mean_active}")
-    dev = resolve_device(device)
+    dev = V.device("device", device)
     # a stream of its own: seeded like SparseAutoencoder(seed=seed), the SAE would start at the answer
     gen = torch.Generator(device="cpu").manual_seed(_FEATURE_SEED_OFFSET + seed)
     directions = torch.randn(n_features, d, generator=gen)
