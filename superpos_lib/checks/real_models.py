@@ -168,3 +168,207 @@ def check_top_activating(fn):
     got = call_student(fn, acts[:, :1].clone(), 200)
     if not isinstance(got, (tuple, list)) or len(got) != 2 or tuple(torch.as_tensor(got[1]).shape) != (1, 200):
         raise Mismatch("with one unit and k = n_tokens, indices should have shape (1, n_tokens).")
+
+
+# ---------------------------------------------------------------- chapter 8: a causal language model
+
+def next_token_loss_reference(logits, input_ids, attention_mask):
+    """Mean next-token cross-entropy (nats): position ``t`` predicts token ``t + 1``; a prediction
+    counts only where both tokens are real (``attention_mask`` 1). ``logits (batch, seq, vocab)``."""
+    pred = logits[:, :-1]
+    target = input_ids[:, 1:]
+    ok = (attention_mask[:, 1:] * attention_mask[:, :-1]).bool()
+    losses = torch.nn.functional.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1), reduction="none")
+    return (losses * ok.reshape(-1)).sum() / ok.sum()
+
+
+def _lm_case():
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(3, 6, 11, generator=gen) * 2
+    ids = torch.randint(0, 11, (3, 6), generator=gen)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 0]])
+    return logits, ids, mask
+
+
+@register("next_token_loss", reference=next_token_loss_reference)
+def check_next_token_loss(fn):
+    """``fn(logits, input_ids, attention_mask)`` returns the mean next-token cross-entropy."""
+    logits, ids, mask = _lm_case()
+    expected = next_token_loss_reference(logits, ids, mask)
+    ce = torch.nn.functional.cross_entropy
+    flat = lambda lg, t: ce(lg.reshape(-1, lg.shape[-1]), t.reshape(-1), reduction="none").reshape(t.shape)
+    no_shift = flat(logits, ids)
+    shifted = flat(logits[:, :-1], ids[:, 1:])
+    ok = (mask[:, 1:] * mask[:, :-1]).bool()
+    per_text = torch.stack([shifted[i][ok[i]].mean() for i in range(3)]).mean()
+    got = call_student(fn, logits.clone(), ids.clone(), mask.clone())
+    compare(got, expected, what="the mean loss", diagnoses={
+        "you compared each position's logits with the token at the same position: position t predicts "
+        "token t + 1, so drop the last logits and the first token (logits[:, :-1] against input_ids[:, 1:]).":
+            (no_shift * mask).sum() / mask.sum(),
+        "you forgot the shift and the mask: position t predicts token t + 1, and padded tokens do not count.":
+            no_shift.mean(),
+        "your loss includes predictions of padding tokens: count a prediction only where both the token "
+        "and the one it predicts have attention_mask 1.": shifted.mean(),
+        "you averaged each text's loss and then averaged the texts: every predicted token should weigh "
+        "the same (sum over all valid predictions, divide by their number).": per_text,
+        "your loss is negative: cross-entropy is minus the log-probability of the right token.": -expected,
+    })
+    if isinstance(got, torch.Tensor) and got.numel() != 1:
+        raise Mismatch("return one number (a 0-d tensor or a float), the mean over all valid predictions.")
+
+
+def splice_hook_reference(replace, keep_first=True):
+    """A forward hook that replaces a block's hidden state ``h (batch, seq, d)`` by ``replace(h)``,
+    keeping position 0 as it was when ``keep_first``, and keeping any tuple structure of the output."""
+    def hook(_module, _args, output):
+        h = output[0] if isinstance(output, tuple) else output
+        new = replace(h)
+        if keep_first:
+            new = torch.cat([h[:, :1], new[:, 1:]], dim=1)
+        return (new, *output[1:]) if isinstance(output, tuple) else new
+    return hook
+
+
+class _PlainBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.tanh(self.linear(x))
+
+
+class _SpliceModel(nn.Module):
+    def __init__(self, tuple_block: bool):
+        super().__init__()
+        self.block = _TupleBlock() if tuple_block else _PlainBlock()
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = self.block(x)
+        if isinstance(self.block, _TupleBlock) and not isinstance(h, tuple):
+            raise Mismatch("on a block that returns a tuple, your hook returned a bare tensor: the code after "
+                           "the block unpacks a tuple, so return (new_hidden, *output[1:]).")
+        h = h[0] if isinstance(h, tuple) else h
+        return self.head(h)
+
+
+@register("splice_hook", reference=splice_hook_reference)
+def check_splice_hook(fn):
+    """``fn(replace, keep_first)`` returns a forward hook that splices ``replace(h)`` into a block's output."""
+    x = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(4))
+    replace = lambda h: 0.5 * h + 1.0
+    for tuple_block in (True, False):
+        torch.manual_seed(0)
+        model = _SpliceModel(tuple_block)
+        with torch.no_grad():
+            h = model.block(x)
+            h = h[0] if isinstance(h, tuple) else h
+            kept = torch.cat([h[:, :1], replace(h)[:, 1:]], dim=1)
+            expected = model.head(kept)
+            everywhere = model.head(replace(h))
+            clean = model.head(h)
+        for keep_first, want in ((True, expected), (False, everywhere)):
+            hook = call_student(fn, replace, keep_first)
+            if not callable(hook):
+                raise Mismatch("return the hook function itself (a function of module, args, output).")
+            handle = model.block.register_forward_hook(hook)
+            try:
+                with torch.no_grad():
+                    got = call_student(model, x)
+            finally:
+                handle.remove()
+            kind = "a block that returns a tuple" if tuple_block else "a block that returns a tensor"
+            compare(got, want, what=f"the model's output with your hook on {kind} (keep_first={keep_first})",
+                    diagnoses={
+                        "your hook did not change the model's output: a forward hook changes it only by "
+                        "returning the new output (return it, with the same structure as `output`).": clean,
+                        "you replaced the first token too: with keep_first=True position 0 (the attention "
+                        "sink) must keep its original hidden state.": everywhere,
+                        "you kept the first token even with keep_first=False.": expected,
+                    })
+
+
+def logit_effects_reference(direction, W_U, gain, k):
+    """Tokens a residual direction pushes up and down through the final norm's gain and the unembedding:
+    ``effects = W_U @ (direction * gain)``; returns ``(top, bottom)`` token ids, each ``(k,)``, the
+    largest effects first and the most negative first."""
+    effects = W_U @ (direction * gain)
+    return effects.topk(k).indices, (-effects).topk(k).indices
+
+
+@register("logit_effects", reference=logit_effects_reference)
+def check_logit_effects(fn):
+    """``fn(direction, W_U, gain, k)`` with ``W_U (vocab, d)`` returns the ids of the ``k`` most boosted
+    and the ``k`` most suppressed tokens."""
+    gen = torch.Generator().manual_seed(5)
+    d, vocab, k = 6, 40, 4
+    direction = torch.randn(d, generator=gen)
+    W_U = torch.randn(vocab, d, generator=gen)
+    gain = torch.rand(d, generator=gen) * 3 + 0.1
+    top, bottom = logit_effects_reference(direction, W_U, gain, k)
+    got = call_student(fn, direction.clone(), W_U.clone(), gain.clone(), k)
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise Mismatch("return a pair (top, bottom) of token-id tensors, each of shape (k,).")
+    no_gain = W_U @ direction
+    effects = W_U @ (direction * gain)
+    compare(torch.as_tensor(got[0]).to(torch.float64), top.to(torch.float64), what="the boosted tokens", atol=0,
+            rtol=0, diagnoses={
+                "you left out the final norm's gain: the unembedding reads the residual after RMSNorm, which "
+                "multiplies each coordinate by its gain.": no_gain.topk(k).indices.to(torch.float64),
+                "you returned the effects' values; return the token ids (the indices).":
+                    effects.topk(k).values.to(torch.float64),
+                "you ranked by |effect|: the boosted tokens are the most positive effects.":
+                    effects.abs().topk(k).indices.to(torch.float64),
+            })
+    compare(torch.as_tensor(got[1]).to(torch.float64), bottom.to(torch.float64), what="the suppressed tokens",
+            atol=0, rtol=0, diagnoses={
+                "your suppressed tokens are the right ones in the wrong order: the most negative effect first.":
+                    bottom.flip(0).to(torch.float64),
+                "you left out the final norm's gain.": (-no_gain).topk(k).indices.to(torch.float64),
+                "you took the smallest |effect|; the suppressed tokens have the most negative effects.":
+                    (-effects.abs()).topk(k).indices.to(torch.float64),
+            })
+
+
+def random_control_reference(direction, generator):
+    """A random direction with the same norm as ``direction (d,)``: a Gaussian vector (uniform on the
+    sphere once normalised) scaled to ``||direction||``, drawn from ``generator``."""
+    r = torch.randn(direction.shape, generator=generator, dtype=direction.dtype)
+    return r / r.norm() * direction.norm()
+
+
+@register("random_control", reference=random_control_reference)
+def check_random_control(fn):
+    """``fn(direction, generator)`` returns a random direction of the same norm, drawn from ``generator``."""
+    direction = torch.randn(64, generator=torch.Generator().manual_seed(6)) * 3.0
+    got = call_student(fn, direction.clone(), torch.Generator().manual_seed(7))
+    got = torch.as_tensor(got)
+    if got.shape != direction.shape:
+        raise Mismatch(f"return a vector of the same shape as direction, {tuple(direction.shape)}; got {tuple(got.shape)}.")
+    if not torch.isfinite(got).all():
+        raise Mismatch("your direction has NaN or infinite entries.")
+    if abs(float(got.norm()) - 1.0) < 1e-4 and abs(float(direction.norm()) - 1.0) > 1e-2:
+        raise Mismatch("your direction has norm 1: a fair control has the same norm as the direction it "
+                       "replaces (scale it by direction.norm()).")
+    if abs(float(got.norm()) - float(direction.norm())) > 1e-4 * float(direction.norm()):
+        raise Mismatch(f"your direction has norm {float(got.norm()):.3f}, the original {float(direction.norm()):.3f}: "
+                       "normalise the random vector, then scale it to the original's norm.")
+    cos = float(got @ direction / (got.norm() * direction.norm()))
+    if abs(cos) > 0.9:
+        raise Mismatch("your direction points (almost) along the original: draw a new random vector, "
+                       "do not rescale or perturb the original.")
+    again = torch.as_tensor(call_student(fn, direction.clone(), torch.Generator().manual_seed(7)))
+    if not torch.allclose(again, got):
+        raise Mismatch("two calls with generators seeded the same way gave different directions: draw the "
+                       "random numbers from the generator you are given (torch.randn(..., generator=generator)).")
+    other = torch.as_tensor(call_student(fn, direction.clone(), torch.Generator().manual_seed(8)))
+    if torch.allclose(other, got):
+        raise Mismatch("generators with different seeds gave the same direction: the result must be random.")
+    # isotropy: over many draws, the mean direction is near zero and no coordinate is favoured
+    draws = torch.stack([torch.as_tensor(fn(direction, torch.Generator().manual_seed(100 + i))) for i in range(300)])
+    unit = draws / draws.norm(dim=1, keepdim=True)
+    if unit.mean(0).norm() > 0.25:
+        raise Mismatch("your random directions share a common part (their average is far from zero): draw "
+                       "each coordinate from a zero-mean Gaussian (torch.randn), not e.g. torch.rand, which is positive.")
