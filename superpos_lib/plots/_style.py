@@ -89,12 +89,13 @@ def sparsity_axis(ax: plt.Axes, which: str = "x", label: str | None = None) -> p
     """Put sparsity on ``ax``'s ``which`` axis the course's way: values are 1/p = 1/(1 − S),
     log scale, sparser to the right (or up), labelled ``SPARSITY_LABEL``. Pass 1/p values to the
     plot, not p. Ticks at 1, 2, 5, 10, ... with plain-number labels that do not collide."""
+    from matplotlib.axes import Axes
     from matplotlib.ticker import LogLocator, NullFormatter
 
+    if not isinstance(ax, Axes):
+        raise ValueError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
     if which not in ("x", "y"):
         raise ValueError(f"which must be 'x' or 'y', got {which!r}")
-    if not hasattr(ax, "xaxis"):
-        raise ValueError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=60))
