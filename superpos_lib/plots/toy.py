@@ -265,12 +265,17 @@ def plot_phase_diagram(relative_importance, feature_probability, phase, *, analy
     """
     from ..toy_models import PHASE_NAMES, two_feature_phase_boundary
 
-    r, p = _np(relative_importance), _np(feature_probability)
+    r = _validate.real_values("relative_importance", relative_importance, ndim=1).cpu().numpy()
+    p = _validate.real_values("feature_probability", feature_probability, ndim=1).cpu().numpy()
+    if r.size == 0 or (r <= 0).any():
+        raise ValueError("relative_importance must hold at least one positive value (it is drawn on a log axis)")
+    if p.size == 0 or (p <= 0).any() or (p > 1).any():
+        raise ValueError("feature_probability must hold at least one value, each in (0, 1]")
     default = phase_names is None
     names = list(PHASE_NAMES) if default else list(phase_names)
-    maps = [("trained models", _np(phase))]
+    maps = [("trained models", _validate.real_values("phase", phase, integer=True).cpu().numpy())]
     if analytic_phase is not None:
-        maps.append((analytic_title, _np(analytic_phase)))
+        maps.append((analytic_title, _validate.real_values("analytic_phase", analytic_phase, integer=True).cpu().numpy()))
     for title, m in maps:
         if m.shape != (len(p), len(r)):
             raise ValueError(f"phase maps must have shape (len(feature_probability), len(relative_importance)) = "
