@@ -2,20 +2,26 @@
 
 The previous toy models only *store* features and read them back. This one has to *compute*
 something: each input ``x_j`` is uniform on [-1, 1] when present (probability ``p``, else 0) and
-the target is ``|x_j|``, a non-linear function. The model has a ReLU hidden layer, so its hidden
-basis is privileged and we can ask what each neuron does:
+the target is ``|x_j|``, a non-linear function. The model is TMS's: a ReLU hidden layer with no
+bias, so its hidden basis is privileged and we can ask what each neuron does::
 
-    h = ReLU(W1 x + b1)          W1: (m, n), b1: (m,)
+    h = ReLU(W1 x)               W1: (m, n)
     y = ReLU(W2 h + b2)          W2: (n, m), b2: (n,)
-    loss = E_x sum_j I_j (y_j - |x_j|)^2
+    loss = E_x sum_j I_j (y_j - |x_j|)^2     (summed over features; chapter 1's loss is a mean)
 
-``|x| = ReLU(x) + ReLU(-x)``, so two neurons per feature compute it exactly. With fewer than
-``2n`` neurons the model must choose: dense inputs get a few monosemantic neurons for the most
-important features; sparse inputs let neurons be shared between features (polysemantic neurons).
+``hidden_bias=True`` adds a hidden bias ``b1`` (``h = ReLU(W1 x + b1)``), a deviation from TMS.
 
-Everything is batched over independent *instances* (one model per feature probability, say):
-parameters carry a leading ``n_instances`` axis and inputs are ``(batch, n_instances, n)``, the
-layout of :func:`superpos_lib.data.sparse_features`.
+``|x| = ReLU(x) + ReLU(-x)``, so two neurons per feature compute it exactly. The best model in
+which every neuron reads a single feature (no superposition) computes the ``m // 2`` most
+important features exactly with such pairs and outputs the constant ``E|x_j| = p/2`` for the
+others (:func:`no_superposition_loss`): a second neuron for a feature removes more loss than a
+first neuron for a less important one. A model that computes in superposition has to beat it.
+
+Everything is batched over independent *instances* (one model per feature probability and
+restart, say): parameters carry a leading ``n_instances`` axis and inputs are
+``(batch, n_instances, n)``, the layout of :func:`superpos_lib.data.sparse_features`.
+:func:`train_abs_model` runs a fused kernel (hand-derived gradients, in-place Adam on one flat
+buffer, cosine learning-rate decay), several times faster on the CPU than autograd.
 """
 
 from __future__ import annotations
@@ -27,8 +33,14 @@ from tqdm.auto import tqdm
 
 from . import _validate as v
 from .data import _check_batch_args
+from .device import resolve_device
 
-__all__ = ["AbsValueModel", "signed_sparse_features", "abs_loss", "train_abs_model"]
+__all__ = ["AbsValueModel", "signed_sparse_features", "abs_loss", "train_abs_model", "evaluate_abs_model",
+           "no_superposition_loss", "constant_output_loss", "loss_reduction", "best_instances",
+           "asymmetric_superposition"]
+
+_ADAM_BETAS = (0.9, 0.999)
+_ADAM_EPS = 1e-8
 
 
 def signed_sparse_features(batch_size: int, n_instances: int, n_features: int, feature_probability=1.0, *,
@@ -52,26 +64,37 @@ def _fill_signed_(out: torch.Tensor, inv_p: torch.Tensor, generator) -> torch.Te
 
 
 class AbsValueModel(torch.nn.Module):
-    """``n_instances`` independent ReLU networks ``y = ReLU(W2 ReLU(W1 x + b1) + b2)``.
+    """``n_instances`` independent ReLU networks ``y = ReLU(W2 ReLU(W1 x) + b2)`` (TMS's |x| model).
 
-    Parameters: ``W1 (n_instances, d_hidden, n_features)``, ``b1 (n_instances, d_hidden)``,
-    ``W2 (n_instances, n_features, d_hidden)``, ``b2 (n_instances, n_features)``. Weights start
-    Xavier-normal (from ``generator``), biases at 0.
+    Parameters: ``W1 (n_instances, d_hidden, n_features)``, ``W2 (n_instances, n_features, d_hidden)``,
+    ``b2 (n_instances, n_features)``; with ``hidden_bias=True`` also a trained ``b1 (n_instances,
+    d_hidden)`` (otherwise ``b1`` is a zero buffer). Weights start Xavier-normal (from
+    ``generator``), biases at 0.
     """
 
-    def __init__(self, n_features: int, d_hidden: int, n_instances: int = 1, *,
+    def __init__(self, n_features: int, d_hidden: int, n_instances: int = 1, *, hidden_bias: bool = False,
                  generator: torch.Generator | None = None, device=None, dtype: torch.dtype = torch.float32):
         super().__init__()
         n = v.positive_int("n_features", n_features)
         m = v.positive_int("d_hidden", d_hidden)
         k = v.positive_int("n_instances", n_instances)
-        v.dtype("dtype", dtype)
-        device = v.sampling_device(device, generator)
+        if not isinstance(hidden_bias, bool):
+            raise ValueError(f"hidden_bias must be True or False, got {hidden_bias!r}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        device = resolve_device(device) if generator is None else torch.device(generator.device)
         std = math.sqrt(2.0 / (n + m))
+        self.hidden_bias = hidden_bias
         self.W1 = torch.nn.Parameter(torch.randn(k, m, n, generator=generator, device=device, dtype=dtype) * std)
-        self.b1 = torch.nn.Parameter(torch.zeros(k, m, device=device, dtype=dtype))
         self.W2 = torch.nn.Parameter(torch.randn(k, n, m, generator=generator, device=device, dtype=dtype) * std)
         self.b2 = torch.nn.Parameter(torch.zeros(k, n, device=device, dtype=dtype))
+        b1 = torch.zeros(k, m, device=device, dtype=dtype)
+        if hidden_bias:
+            self.b1 = torch.nn.Parameter(b1)
+        else:
+            self.register_buffer("b1", b1)
 
     @property
     def n_features(self) -> int:
@@ -84,6 +107,10 @@ class AbsValueModel(torch.nn.Module):
     @property
     def n_instances(self) -> int:
         return self.W1.shape[0]
+
+    def extra_repr(self) -> str:
+        return (f"n_features={self.n_features}, d_hidden={self.d_hidden}, n_instances={self.n_instances}, "
+                f"hidden_bias={self.hidden_bias}")
 
     def _check(self, x) -> torch.Tensor:
         x = v.tensor("x", x, ndim=3)
@@ -113,7 +140,6 @@ def abs_loss(y: torch.Tensor, x: torch.Tensor, importance: torch.Tensor | None =
     x = v.tensor("x", x, ndim=3)
     if y.shape != x.shape:
         raise ValueError(f"y must have the shape of x {tuple(x.shape)}, got {tuple(y.shape)}")
-    v.non_empty("x", x, 0, "sample (an empty batch has no mean loss)")
     if importance is None:
         importance = torch.ones((), dtype=x.dtype, device=x.device)
     else:
@@ -136,37 +162,319 @@ def _abs_loss(y, x, importance):
     return ((y - x.abs()).pow(2) * importance).sum(-1).mean(0)
 
 
-def train_abs_model(model: AbsValueModel, feature_probability, importance=None, *, steps: int = 5000,
-                    batch_size: int = 1024, lr: float = 1e-3, generator: torch.Generator | None = None,
-                    progress: bool = True) -> torch.Tensor:
+def _check_model(model) -> "AbsValueModel":
+    if not isinstance(model, AbsValueModel):
+        raise ValueError(f"model must be an AbsValueModel, got {type(model).__name__}")
+    return model
+
+
+def _model_inputs(model, feature_probability, importance):
+    shape = (model.n_instances, model.n_features)
+    device, dtype = model.W1.device, model.W1.dtype
+    p = v.probability_tensor("feature_probability", feature_probability, shape, dtype=dtype, device=device)
+    importance = (torch.ones(shape, dtype=dtype, device=device) if importance is None
+                  else _importance(importance, shape, dtype, device))
+    return p, importance
+
+
+class _AbsKernel:
+    """Preallocated buffers and the hand-derived forward/backward pass of :class:`AbsValueModel`.
+
+    Layout instance-major, ``x: (n_instances, batch, n)``, so every product is one ``bmm``. All
+    parameters live in one flat buffer (``W1``, ``W2``, ``b2``, ``b1``) for an in-place Adam. With
+    ``pre1 = W1 x + b1``, ``h = ReLU(pre1)``, ``pre2 = W2 h + b2``, ``y = ReLU(pre2)`` and
+    ``L = mean_batch sum_j I_j (y_j - |x_j|)^2``: ``dL/dpre2 = (2 I / B) (y - gate |x|)`` (``y`` is 0
+    where the output gate is closed), ``dW2 = dpre2^T h``, ``db2 = sum_batch dpre2``,
+    ``dpre1 = (dpre2 W2) * [pre1 > 0]``, ``dW1 = dpre1^T x``, ``db1 = sum_batch dpre1``.
+    """
+
+    def __init__(self, model: AbsValueModel, p: torch.Tensor, importance: torch.Tensor, batch_size: int):
+        K, m, n = model.n_instances, model.d_hidden, model.n_features
+        dev, dt = model.W1.device, model.W1.dtype
+        self.model, self.B = model, batch_size
+        sizes = [K * m * n, K * n * m, K * n, K * m]
+        self.theta = torch.zeros(sum(sizes), device=dev, dtype=dt)
+        self.grad = torch.zeros_like(self.theta)
+        shapes = [(K, m, n), (K, n, m), (K, 1, n), (K, 1, m)]
+        self.W1, self.W2, self.b2, self.b1 = (t.view(s) for t, s in zip(self.theta.split(sizes), shapes))
+        self.gW1, self.gW2, self.gb2, self.gb1 = (t.view(s) for t, s in zip(self.grad.split(sizes), shapes))
+        with torch.no_grad():
+            self.W1.copy_(model.W1)
+            self.W2.copy_(model.W2)
+            self.b2.copy_(model.b2.unsqueeze(1))
+            self.b1.copy_(model.b1.unsqueeze(1))
+        self.hidden_bias = model.hidden_bias
+        full, hid = (K, batch_size, n), (K, batch_size, m)
+        self.x, self.ax, self.y, self.gate = (torch.empty(full, device=dev, dtype=dt) for _ in range(4))
+        self.h, self.dh, self.hgate = (torch.empty(hid, device=dev, dtype=dt) for _ in range(3))
+        inv_p = (1.0 / p).unsqueeze(1).expand(full)
+        self.two_inv_p = (2.0 * inv_p).contiguous()
+        self.imp = importance.unsqueeze(1).contiguous()  # (K, 1, n)
+        self.coef = ((2.0 / batch_size) * self.imp).expand(full).contiguous()
+
+    def sample(self, generator) -> None:
+        # u uniform on [0, 1): s = 2 - 2u/p is in (0, 2] exactly when u < p (present), and x = s - 1
+        x = self.x
+        x.uniform_(0.0, 1.0, generator=generator)
+        torch.addcmul(torch.full((), 2.0, dtype=x.dtype, device=x.device), x, self.two_inv_p, value=-1.0, out=x)
+        torch.nn.functional.threshold_(x, 0.0, 0.0)
+        torch.sign(x, out=self.gate)                     # 1 where present
+        x.sub_(1.0).mul_(self.gate)
+        torch.abs(x, out=self.ax)
+
+    def gradients(self, loss_out: torch.Tensor | None = None) -> None:
+        x, h, y = self.x, self.h, self.y
+        torch.bmm(x, self.W1.transpose(1, 2), out=h)
+        if self.hidden_bias:
+            h.add_(self.b1)
+        h.clamp_(min=0.0)
+        torch.sign(h, out=self.hgate)
+        torch.baddbmm(self.b2, h, self.W2.transpose(1, 2), out=y)
+        y.clamp_(min=0.0)
+        torch.sign(y, out=self.gate)
+        if loss_out is not None:
+            err = (y - self.ax).pow_(2).mul_(self.imp)
+            torch.sum(err, dim=(1, 2), out=loss_out).div_(self.B)
+        y.addcmul_(self.ax, self.gate, value=-1.0).mul_(self.coef)  # dL/dpre2
+        torch.bmm(y.transpose(1, 2), h, out=self.gW2)
+        torch.sum(y, dim=1, keepdim=True, out=self.gb2)
+        torch.bmm(y, self.W2, out=self.dh)
+        self.dh.mul_(self.hgate)                             # dL/dpre1
+        torch.bmm(self.dh.transpose(1, 2), x, out=self.gW1)
+        if self.hidden_bias:
+            torch.sum(self.dh, dim=1, keepdim=True, out=self.gb1)
+        else:
+            self.gb1.zero_()
+
+    def write_back(self) -> None:
+        with torch.no_grad():
+            self.model.W1.copy_(self.W1)
+            self.model.W2.copy_(self.W2)
+            self.model.b2.copy_(self.b2.squeeze(1))
+            self.model.b1.copy_(self.b1.squeeze(1))
+
+
+def _manual_gradients(model: AbsValueModel, x: torch.Tensor, importance=None):
+    """Loss and hand-derived gradients on the batch ``x (batch, n_instances, n)``, as the training
+    kernel computes them: ``(loss (K,), dW1, dW2, db2 (K, n), db1 (K, m))``. For tests."""
+    x = model._check(x)
+    _, importance = _model_inputs(model, 1.0, importance)
+    k = _AbsKernel(model, torch.ones_like(importance), importance, x.shape[0])
+    k.x.copy_(x.transpose(0, 1))
+    torch.abs(k.x, out=k.ax)
+    loss = torch.empty(model.n_instances, dtype=x.dtype, device=x.device)
+    k.gradients(loss)
+    return loss, k.gW1.clone(), k.gW2.clone(), k.gb2.squeeze(1).clone(), k.gb1.squeeze(1).clone()
+
+
+def train_abs_model(model: AbsValueModel, feature_probability, importance=None, *, steps: int = 6000,
+                    batch_size: int = 1024, lr: float = 1e-2, generator: torch.Generator | None = None,
+                    log_every: int = 10, progress: bool = True) -> torch.Tensor:
     """Train every instance of ``model`` at once with Adam on fresh batches of signed sparse inputs.
 
     ``feature_probability``: in (0, 1], broadcast to ``(n_instances, n_features)`` (one value per
     instance: pass a tensor of shape ``(n_instances, 1)``). ``importance``: non-negative,
-    broadcast to ``(n_instances, n_features)`` (default 1). The learning rate follows a cosine
-    schedule down to 0. Returns the per-instance loss of every step, ``(steps, n_instances)``.
+    broadcast to ``(n_instances, n_features)`` (default 1). Adam (betas 0.9, 0.999) with a
+    half-cosine learning-rate schedule from ``lr`` down to 0. The defaults (6,000 steps of 1,024
+    samples, lr 0.01) reach the no-superposition optimum at ``p = 1`` for the chapter's sizes
+    (``n = 20``, ``m = 8``) in most restarts; training has local minima (a feature left with one
+    neuron of its pair), so train several restarts and keep the best (:func:`best_instances`).
+
+    Returns the per-instance loss of the training batch every ``log_every`` steps (and at the last
+    step), ``(steps_logged, n_instances)``, on the CPU.
     """
-    if not isinstance(model, AbsValueModel):
-        raise ValueError(f"model must be an AbsValueModel, got {type(model).__name__}")
+    _check_model(model)
     steps = v.positive_int("steps", steps)
     batch_size = v.positive_int("batch_size", batch_size)
     lr = v.positive_float("lr", lr)
-    shape = (model.n_instances, model.n_features)
-    device, dtype = model.W1.device, model.W1.dtype
-    inv_p = 1.0 / v.probability_tensor("feature_probability", feature_probability, shape, dtype=dtype, device=device)
-    importance = (torch.ones(shape, dtype=dtype, device=device) if importance is None
-                  else _importance(importance, shape, dtype, device))
-    v.generator_on("generator", generator, device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=False)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 0.5 * (1 + math.cos(math.pi * t / steps)))
-    history = torch.empty(steps, model.n_instances, dtype=dtype)
-    x = torch.empty(batch_size, *shape, dtype=dtype, device=device)
-    for step in tqdm(range(steps), disable=not progress, desc="training |x| models"):
-        _fill_signed_(x, inv_p, generator)
-        loss = _abs_loss(model(x), x, importance)
-        optimizer.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        optimizer.step()
-        schedule.step()
-        history[step] = loss.detach().cpu()
-    return history
+    log_every = v.positive_int("log_every", log_every)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    device = model.W1.device
+    if generator is not None and torch.device(generator.device) != device:
+        raise ValueError(f"generator must be on the model's device {device}, got {generator.device}")
+    p, importance = _model_inputs(model, feature_probability, importance)
+    k = _AbsKernel(model, p, importance, batch_size)
+    logged = list(range(0, steps, log_every))
+    if logged[-1] != steps - 1:
+        logged.append(steps - 1)
+    log_at = {s: j for j, s in enumerate(logged)}
+    history = torch.empty(len(logged), model.n_instances, dtype=model.W1.dtype, device=device)
+    b1, b2 = _ADAM_BETAS
+    m1, m2 = torch.zeros_like(k.theta), torch.zeros_like(k.theta)
+    denom = torch.empty_like(k.theta)
+    bar = tqdm(total=steps, disable=not progress, desc=f"training {model.n_instances} |x| models", mininterval=0.5)
+    for step in range(1, steps + 1):
+        k.sample(generator)
+        row = log_at.get(step - 1)
+        k.gradients(history[row] if row is not None else None)
+        m1.lerp_(k.grad, 1 - b1)
+        m2.mul_(b2).addcmul_(k.grad, k.grad, value=1 - b2)
+        torch.sqrt(m2, out=denom).div_(math.sqrt(1 - b2 ** step)).add_(_ADAM_EPS)
+        rate = lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / steps))
+        k.theta.addcdiv_(m1, denom, value=-rate / (1 - b1 ** step))
+        if step % 100 == 0 or step == steps:
+            bar.update(step - bar.n)
+    bar.close()
+    k.write_back()
+    return history.cpu()
+
+
+@torch.no_grad()
+def evaluate_abs_model(model: AbsValueModel, feature_probability, importance=None, *, n_samples: int = 65_536,
+                       chunk_size: int = 8192, seed: int = 12345, per_feature: bool = False) -> torch.Tensor:
+    """Loss per instance on ``n_samples`` fresh samples, the same samples for every instance with
+    the same feature probability (so restarts are compared fairly), a far less noisy estimate than
+    the training batches. Returns ``(n_instances,)`` (importance-weighted, summed over features),
+    or with ``per_feature=True`` the unweighted mean squared error of each feature ``(n_instances, n)``.
+    """
+    _check_model(model)
+    n_samples = v.positive_int("n_samples", n_samples)
+    chunk_size = v.positive_int("chunk_size", chunk_size)
+    v.non_negative_int("seed", seed)
+    if not isinstance(per_feature, bool):
+        raise ValueError(f"per_feature must be True or False, got {per_feature!r}")
+    p, importance = _model_inputs(model, feature_probability, importance)
+    generator = torch.Generator(device=model.W1.device).manual_seed(seed)
+    total = torch.zeros(model.n_instances, model.n_features, dtype=torch.float64, device=model.W1.device)
+    done = 0
+    while done < n_samples:
+        size = min(chunk_size, n_samples - done)
+        u = torch.rand(size, 1, model.n_features, generator=generator, device=p.device, dtype=p.dtype)
+        x = torch.where(u < p, 2 * u / p - 1, torch.zeros((), dtype=p.dtype, device=p.device))
+        total += (model(x) - x.abs()).pow(2).sum(0).double()
+        done += size
+    per = (total / n_samples).to(model.W1.dtype).cpu()
+    return per if per_feature else (per * importance.cpu()).sum(-1)
+
+
+def _variance_abs(p: torch.Tensor) -> torch.Tensor:
+    # x = 0 w.p. 1 - p, else U[-1, 1]: E|x| = p/2, E x^2 = p/3
+    return p / 3 - p ** 2 / 4
+
+
+def constant_output_loss(feature_probability, importance) -> torch.Tensor:
+    """Loss of the best constant output ``y_j = E|x_j| = p/2`` (no neuron used): ``sum_j I_j Var|x_j|``
+    with ``Var|x_j| = p/3 - p^2/4``. ``feature_probability`` in (0, 1] and ``importance >= 0``:
+    ``(..., n_features)`` tensors that broadcast together -> ``(...)`` (float64)."""
+    p, importance = _baseline_args(feature_probability, importance)
+    return (importance * _variance_abs(p)).sum(-1)
+
+
+def no_superposition_loss(feature_probability, importance, d_hidden: int) -> torch.Tensor:
+    """Loss of the best ``|x|`` model with ``d_hidden`` neurons in which every neuron reads one feature.
+
+    It computes the ``d_hidden // 2`` most important features exactly with a ``ReLU(x)``,
+    ``ReLU(-x)`` pair each and outputs the constant ``p/2`` for the others:
+    ``sum_{j not in top} I_j (p/3 - p^2/4)``. (A pair is optimal: the second neuron of a feature
+    removes its remaining ``p/6`` of loss, more than a first neuron removes for any feature of
+    lower importance. An odd ``d_hidden`` leaves one neuron unused.) ``feature_probability``,
+    ``importance``: ``(..., n_features)`` tensors that broadcast together -> ``(...)`` (float64).
+    """
+    p, importance = _baseline_args(feature_probability, importance)
+    d_hidden = v.positive_int("d_hidden", d_hidden)
+    top = importance.argsort(dim=-1, descending=True, stable=True)[..., : d_hidden // 2]
+    kept = torch.zeros_like(importance).scatter_(-1, top, 1.0)
+    return (importance * (1 - kept) * _variance_abs(p)).sum(-1)
+
+
+def _baseline_args(feature_probability, importance):
+    p = torch.as_tensor(feature_probability, dtype=torch.float64)
+    importance = torch.as_tensor(importance, dtype=torch.float64)
+    if importance.ndim < 1:
+        raise ValueError("importance must have a feature axis (..., n_features)")
+    try:
+        p, importance = torch.broadcast_tensors(p, importance)
+    except RuntimeError:
+        raise ValueError(f"feature_probability {tuple(p.shape)} and importance {tuple(importance.shape)} "
+                         "must broadcast together") from None
+    v.probability_tensor("feature_probability", p, tuple(p.shape), dtype=torch.float64)
+    if not torch.isfinite(importance).all() or (importance < 0).any():
+        raise ValueError("importance must be finite and non-negative")
+    return p, importance.clone()
+
+
+def loss_reduction(per_feature_loss: torch.Tensor, feature_probability) -> torch.Tensor:
+    """How much of each feature's constant-output loss a model removes: ``1 - L_j / Var|x_j|``.
+
+    1 for a feature computed exactly, about 0.5 for one computed by a single neuron (one sign of
+    ``x``), 0 for a constant output, negative when interference makes it worse than a constant.
+    ``per_feature_loss``: ``(n_instances, n)`` from ``evaluate_abs_model(..., per_feature=True)``;
+    ``feature_probability`` broadcasts to it. Returns ``(n_instances, n)``.
+    """
+    per_feature_loss = v.tensor("per_feature_loss", per_feature_loss, ndim=2)
+    p = v.probability_tensor("feature_probability", feature_probability, tuple(per_feature_loss.shape),
+                             dtype=per_feature_loss.dtype, device=per_feature_loss.device)
+    return 1 - per_feature_loss / _variance_abs(p)
+
+
+@torch.no_grad()
+def best_instances(model: AbsValueModel, loss: torch.Tensor, repeats: int) -> tuple[AbsValueModel, torch.Tensor]:
+    """Keep the best of ``repeats`` restarts of each configuration.
+
+    Instances are laid out as ``repeats`` blocks of ``n_configs`` (instance ``r * n_configs + c`` is
+    restart ``r`` of configuration ``c``, e.g. ``feature_probability=p.repeat(repeats)``). ``loss``:
+    ``(n_instances,)``, e.g. from :func:`evaluate_abs_model`. Returns a new model holding the
+    ``n_configs`` best instances, and their losses ``(n_configs,)``.
+    """
+    _check_model(model)
+    repeats = v.positive_int("repeats", repeats)
+    loss = v.tensor("loss", loss, ndim=1)
+    if model.n_instances % repeats:
+        raise ValueError(f"repeats must divide n_instances = {model.n_instances}, got {repeats}")
+    if loss.shape[0] != model.n_instances:
+        raise ValueError(f"loss must have one value per instance ({model.n_instances}), got {loss.shape[0]}")
+    n_configs = model.n_instances // repeats
+    table = loss.view(repeats, n_configs)
+    best = table.argmin(0)
+    pick = (best * n_configs + torch.arange(n_configs)).to(model.W1.device)
+    out = AbsValueModel(model.n_features, model.d_hidden, n_configs, hidden_bias=model.hidden_bias,
+                        device=model.W1.device, dtype=model.W1.dtype)
+    for name in ("W1", "W2", "b2", "b1"):
+        getattr(out, name).copy_(getattr(model, name)[pick])
+    return out, table[best, torch.arange(n_configs)]
+
+
+@torch.no_grad()
+def asymmetric_superposition(model: AbsValueModel, instance: int = 0, *, min_ratio: float = 2.0,
+                             min_gain: float = 0.5) -> list[dict]:
+    """Neurons that compute two features at once by *asymmetric superposition* (TMS, sec. 9).
+
+    Neuron ``i`` reads feature ``a`` strongly and feature ``b`` weakly, with opposite signs, and
+    the output layer undoes the asymmetry: ``|W1[i, a]| >= min_ratio |W1[i, b]|`` and the gains
+    ``W2[a, i] |W1[i, a]|`` and ``W2[b, i] |W1[i, b]|`` are both ``>= min_gain`` (about 1 when the
+    neuron computes one sign of ``|x_a|`` and the other sign of ``|x_b|``). TMS's example is
+    ``W1[i, (a, b)] = (2, -1/2)``, ``W2[(a, b), i] = (1/2, 2)``. Feature ``b``'s output then receives
+    a large interference ``W2[b, i] W1[i, a] x_a`` whenever ``a`` is present, which other neurons
+    must cancel: ``inhibitors`` lists the neurons that read ``a`` with the same sign and write
+    negatively to ``b``.
+
+    Returns one dict per motif, strongest first, with keys ``neuron, strong, weak`` (feature
+    indices), ``W1`` (the pair ``(W1[i, a], W1[i, b])``), ``W2`` (``(W2[a, i], W2[b, i])``),
+    ``inhibitors`` (list of ``(neuron, W1[neuron, a], W2[b, neuron])``).
+    """
+    _check_model(model)
+    v.non_negative_int("instance", instance)
+    if instance >= model.n_instances:
+        raise ValueError(f"instance must be below n_instances = {model.n_instances}, got {instance}")
+    min_ratio = v.positive_float("min_ratio", min_ratio)
+    min_gain = v.positive_float("min_gain", min_gain)
+    W1, W2 = model.W1[instance].cpu(), model.W2[instance].cpu()  # (m, n), (n, m)
+    gain = W2.T * W1.abs()  # gain[i, j] = W2[j, i] |W1[i, j]|
+    found = []
+    for i in range(W1.shape[0]):
+        for a in range(W1.shape[1]):
+            for b in range(W1.shape[1]):
+                wa, wb = W1[i, a].item(), W1[i, b].item()
+                if a == b or wa * wb >= 0 or abs(wa) < min_ratio * abs(wb):
+                    continue
+                if gain[i, a] < min_gain or gain[i, b] < min_gain:
+                    continue
+                inhibitors = [(k, W1[k, a].item(), W2[b, k].item()) for k in range(W1.shape[0])
+                              if k != i and W1[k, a].item() * wa > 0 and W2[b, k].item() < 0]
+                found.append({"neuron": i, "strong": a, "weak": b, "W1": (wa, wb), "W2": (W2[a, i].item(), W2[b, i].item()),
+                              "inhibitors": inhibitors, "_score": min(gain[i, a], gain[i, b]).item() * abs(wb)})
+    found.sort(key=lambda d: -d["_score"])
+    for d in found:
+        del d["_score"]
+    return found

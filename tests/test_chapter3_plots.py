@@ -7,20 +7,23 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from superpos_lib.plots import plot_dimensions_per_feature, plot_feature_directions
+from superpos_lib.plots import SPARSITY_LABEL, plot_dimensions_per_feature, plot_feature_directions
 
 
 def test_dimensions_per_feature_plot():
     ax = plot_dimensions_per_feature([1.0, 0.1, 0.01], [1.0, 0.5, 0.4])
     assert ax.get_xscale() == "log"
     assert list(ax.lines[-1].get_xdata()) == pytest.approx([1.0, 10.0, 100.0])
-    assert "1 - S" in ax.get_xlabel()
+    assert ax.get_xlabel() == SPARSITY_LABEL
     plt.close(ax.figure)
 
 
 def test_feature_directions_plot():
     ax = plot_feature_directions(torch.tensor([[1.0, -1.0, 0.0], [0.0, 0.0, 1.0]]), groups=[0, 0, 1])
     assert [t.get_text() for t in ax.texts if t.get_text()] == ["0", "1", "2"]
+    plt.close(ax.figure)
+    ax = plot_feature_directions(torch.tensor([[0.5, 0.0], [0.0, 0.5]]), lim=1.3)
+    assert ax.get_xlim() == pytest.approx((-1.3, 1.3))
     plt.close(ax.figure)
 
 

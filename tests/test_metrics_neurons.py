@@ -77,3 +77,22 @@ def test_bad_inputs():
         neuron_polysemanticity_from_weights(W, 0.1, feature_value=0.0)
     with pytest.raises(ValueError, match="W must"):
         neuron_polysemanticity_from_weights([[1.0]], 0.1)
+
+
+def test_neuron_feature_groups():
+    from superpos_lib.metrics import neuron_feature_groups
+
+    # neuron 0: features 0 and 2; neuron 1: features 1 and 2 (a 3-in-2 code); neuron 2: feature 3 alone;
+    # neuron 3 reads nothing above the threshold; feature 4 is dropped; feature 5 is spread over neurons 4, 5
+    W = torch.zeros(6, 6)
+    W[0, 0] = W[0, 2] = W[1, 1] = W[1, 2] = 1.0
+    W[2, 3] = 0.9
+    W[3, 4] = 0.1
+    W[4, 5] = W[5, 5] = 0.7
+    groups = neuron_feature_groups(W, 0.3)
+    assert groups == [((0, 1, 2), (0, 1)), ((3,), (2,)), ((5,), (4, 5))]
+    assert neuron_feature_groups(torch.eye(3)) == [((0,), (0,)), ((1,), (1,)), ((2,), (2,))]
+    with pytest.raises(ValueError, match="W must"):
+        neuron_feature_groups(torch.zeros(2, 3, 4))
+    with pytest.raises(ValueError, match="threshold"):
+        neuron_feature_groups(W, -1.0)

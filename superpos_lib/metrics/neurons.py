@@ -15,7 +15,7 @@ import torch
 
 from .. import _validate as v
 
-__all__ = ["neuron_polysemanticity", "neuron_polysemanticity_from_weights"]
+__all__ = ["neuron_polysemanticity", "neuron_polysemanticity_from_weights", "neuron_feature_groups"]
 
 _CHUNK_ENTRIES = 2**24  # entries of the (chunk, ..., d, n) comparison held in memory at once
 
@@ -102,3 +102,47 @@ def neuron_polysemanticity_from_weights(W: torch.Tensor, threshold: float = 0.0,
     threshold = v.non_negative_float("threshold", threshold)
     feature_value = v.positive_float("feature_value", feature_value)
     return (W * feature_value > threshold).to(W.dtype).sum(dim=-1)
+
+
+def neuron_feature_groups(W: torch.Tensor, threshold: float = 0.0) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Groups of features that share neurons: the connected pieces of the graph that links neuron
+    ``i`` and feature ``j`` when ``W_ij > threshold``.
+
+    A monosemantic neuron and its feature form a group ``((j,), (i,))``; Toy Models of Superposition's
+    privileged-basis regimes show up as larger groups, e.g. 3 features on 2 neurons
+    ``((a, b, c), (i, k))``, or one feature spread over 2 neurons. Features and neurons with no
+    link are left out.
+
+    Args:
+        W: ``(d_hidden, n_features)`` weights of one model (row ``i`` = neuron ``i``).
+        threshold: ``theta >= 0``.
+
+    Returns:
+        A list of ``(features, neurons)`` tuples of sorted indices, ordered by their first feature.
+    """
+    W = _weights(W)
+    if W.ndim != 2:
+        raise ValueError(f"W must have shape (d_hidden, n_features) (one model), got shape {tuple(W.shape)}")
+    threshold = v.non_negative_float("threshold", threshold)
+    d, n = W.shape
+    links = (W > threshold).cpu()
+    parent = list(range(d + n))  # union-find over neurons 0..d-1 and features d..d+n-1
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for i, j in links.nonzero().tolist():
+        parent[find(i)] = find(d + j)
+    groups: dict[int, tuple[list[int], list[int]]] = {}
+    linked_neurons = links.any(1).tolist()
+    linked_features = links.any(0).tolist()
+    for j in range(n):
+        if linked_features[j]:
+            groups.setdefault(find(d + j), ([], []))[0].append(j)
+    for i in range(d):
+        if linked_neurons[i]:
+            groups.setdefault(find(i), ([], []))[1].append(i)
+    return sorted(((tuple(f), tuple(nr)) for f, nr in groups.values()), key=lambda g: g[0][0])

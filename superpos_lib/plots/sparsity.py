@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from .. import _validate as v
+from ._style import sparsity_axis
 
 __all__ = ["plot_dimensions_per_feature", "plot_feature_directions"]
 
@@ -32,8 +33,7 @@ def plot_dimensions_per_feature(feature_probability: Sequence[float] | torch.Ten
         ax.axhline(level, color="grey", linestyle="--", linewidth=0.8)
         ax.text(1.0, level, f" {level:g}", va="bottom", ha="left", fontsize=8, color="grey")
     ax.plot((1 / p).tolist(), y.tolist(), marker="o", markersize=3, color="C0")
-    ax.set_xscale("log")
-    ax.set_xlabel("1 / p = 1 / (1 - S)   (p: feature probability)")
+    sparsity_axis(ax)
     ax.set_ylabel("dimensions per feature  d / ||W||_F^2")
     if title:
         ax.set_title(title, fontsize=9)
@@ -41,11 +41,12 @@ def plot_dimensions_per_feature(feature_probability: Sequence[float] | torch.Ten
 
 
 def plot_feature_directions(W: torch.Tensor, *, groups: Sequence[int] | None = None, ax: plt.Axes | None = None,
-                            title: str | None = None) -> plt.Axes:
+                            title: str | None = None, lim: float | None = None) -> plt.Axes:
     """Arrows for the columns of a ``(2, n_features)`` weight matrix (feature ``j``'s direction).
 
     ``groups``: one integer per feature (e.g. the pair it belongs to); features of a group share a
-    colour. Arrows are labelled with the feature index.
+    colour. Arrows are labelled with the feature index. ``lim``: half-width of both axes (default
+    1.2 times the longest arrow); pass the same value to panels that should be compared.
     """
     W = v.tensor("W", W, ndim=2).detach().cpu().float()
     if W.shape[0] != 2:
@@ -58,7 +59,7 @@ def plot_feature_directions(W: torch.Tensor, *, groups: Sequence[int] | None = N
         raise ValueError(f"groups must have one entry per feature ({n}), got {len(groups)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(2.8, 2.8))
-    lim = max(1.2 * W.norm(dim=0).max().item(), 0.1)
+    lim = v.positive_float("lim", lim) if lim is not None else max(1.2 * W.norm(dim=0).max().item(), 0.1)
     for j in range(n):
         x, y = W[:, j].tolist()
         color = f"C{int(groups[j]) % 10}"
