@@ -6,7 +6,7 @@ import math
 import torch
 
 from ..rip import mutual_coherence, normalize_columns, welch_bound
-from ._core import Mismatch, call_student, compare, register
+from ._core import Mismatch, _close, call_student, compare, register
 
 __all__: list[str] = []  # checkers register themselves; references are reached via reference_implementation()
 
@@ -77,6 +77,8 @@ def check_welch_bound(fn):
     for m, n in ((2, 3), (5, 6), (20, 200), (3, 100)):
         got = call_student(fn, m, n)
         expected = welch_bound(m, n)
+        if isinstance(got, str):
+            raise Mismatch(f"return a number, not a string (you returned {got!r}).")
         try:
             value = float(got)
         except Exception:
@@ -137,11 +139,14 @@ def check_sampled_rip(fn):
     unit-normalised columns, the largest ``max(1 - lambda_min, lambda_max - 1)`` of
     ``A_S^T A_S`` over the rows ``S`` of ``supports`` (an int tensor ``(P, s)``); a 0-d tensor."""
     for i, (A, supports) in enumerate(_rip_cases()):
+        expected = _sampled_delta(A, supports)
+        # a mistake that happens to give the right value on one case is caught (and named) on the other
+        diagnoses = {m: w for m, w in _rip_diagnoses(A, supports).items() if not _close(w, expected, 1e-4, 1e-5)}
         compare(
             call_student(fn, A.clone(), supports.clone()),
-            _sampled_delta(A, supports),
+            expected,
             what="your sampled delta_s" + ("" if i == 0 else " on a second matrix"),
-            diagnoses=_rip_diagnoses(A, supports),
+            diagnoses=diagnoses,
         )
     # the 4 vertices of a regular tetrahedron in R^3: A_S^T A_S has eigenvalues 0, 4/3, 4/3, 4/3,
     # so L_4 = 1 exceeds U_4 = 1/3

@@ -45,13 +45,21 @@ def _three_d():
 
 def _any_shape(fn, reference, what):
     """Fail code that works on 2-d input only (an axis hard-coded as 1 instead of -1)."""
+    hint = (" Yours works on a 2-d input only: work along the last axis (dim=-1, a.shape[-1]) so that any "
+            "input of shape (..., d) works.")
     b = _three_d()
     try:
-        compare(call_student(fn, b.clone()), reference(b), what=f"your {what} of a (2, 3, 8) batch of vectors")
+        got = _as_tensor(call_student(fn, b.clone()), f"your {what}")
+    except Mismatch as problem:
+        raise Mismatch(f"{problem}{hint}") from None
+    if got.shape != (2, 3) and got.numel() == 6:
+        raise Mismatch(f"your {what} of a (2, 3, 8) batch of vectors has shape {tuple(got.shape)}, expected (2, 3): "
+                       "keep the leading axes (the result has shape a.shape[:-1]).")
+    try:
+        compare(got, reference(b), what=f"your {what} of a (2, 3, 8) batch of vectors")
         compare(call_student(fn, b[0, 0].clone()), reference(b[0, 0]), what=f"your {what} of a single vector (8,)")
     except Mismatch as problem:
-        raise Mismatch(f"{problem} Yours works on a 2-d input only: work along the last axis (dim=-1, "
-                       "a.shape[-1]) so that any input of shape (..., d) works.") from None
+        raise Mismatch(f"{problem}{hint}") from None
 
 
 def _gini_formula(c, d, k):
@@ -88,10 +96,10 @@ def check_gini(fn):
                 _gini_formula(a.abs().sort(0).values, d, k),
         },
     )
+    _any_shape(fn, gini, "Gini")
     one_hot = torch.zeros(10)
     one_hot[4] = 1.0
     compare(call_student(fn, one_hot), torch.tensor(0.9), what="your Gini of a one-hot vector of length 10")
-    _any_shape(fn, gini, "Gini")
 
 
 def _entropy(q):
