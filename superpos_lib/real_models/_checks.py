@@ -39,6 +39,14 @@ def check_texts(texts) -> list[str]:
     return list(texts)
 
 
+def check_tokenizer(tokenizer):
+    """A ``transformers`` tokenizer (callable, with ``convert_ids_to_tokens``), e.g. from :func:`load_minilm`."""
+    if isinstance(tokenizer, (str, bytes)) or not callable(tokenizer) or not hasattr(tokenizer, "convert_ids_to_tokens"):
+        raise ValueError("tokenizer must be the tokenizer that load_minilm or load_smollm returned, "
+                         f"got {type(tokenizer).__name__}")
+    return tokenizer
+
+
 def check_model_layer_texts(model, layer, texts) -> list[str]:
     family(model)
     check_layer(model, layer)

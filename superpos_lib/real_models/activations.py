@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 
 from .. import _validate as v
-from ._checks import blocks, check_model_layer_texts, family
+from ._checks import blocks, check_model_layer_texts, check_tokenizer, family
 from .cache import _save, cache_dir
 from .corpus import corpus_hash
 from .hooks import SITES, run_until, site_module
@@ -45,12 +45,35 @@ class Activations:
     meta: dict
     wordpiece: bool = True
 
+    def __post_init__(self):
+        v.tensor("acts", self.acts, ndim=2, finite=False)
+        n = self.acts.shape[0]
+        for name in ("token_ids", "doc_index", "position"):
+            t = getattr(self, name)
+            if not isinstance(t, torch.Tensor) or t.is_floating_point() or t.dtype == torch.bool or t.shape != (n,):
+                raise ValueError(f"{name} must be an integer tensor of shape (n_tokens,) = ({n},), one entry per row "
+                                 f"of acts, got {type(t).__name__ if not isinstance(t, torch.Tensor) else f'{t.dtype} tensor of shape {tuple(t.shape)}'}")
+        if isinstance(self.vocab, str) or not isinstance(self.vocab, (list, tuple)) or (
+                self.vocab and not isinstance(self.vocab[0], str)):
+            raise ValueError(f"vocab must be a list of token strings (id -> string), got {type(self.vocab).__name__}")
+        if n and (self.token_ids.min() < 0 or self.token_ids.max() >= len(self.vocab)):
+            raise ValueError(f"token_ids must lie in [0, len(vocab) - 1] = [0, {len(self.vocab) - 1}]")
+        if not isinstance(self.meta, dict):
+            raise ValueError(f"meta must be a dict of the settings, got {type(self.meta).__name__}")
+        v.boolean("wordpiece", self.wordpiece)
+
     def __len__(self) -> int:
         return self.acts.shape[0]
 
     def tokens(self, indices: Sequence[int] | torch.Tensor | None = None) -> list[str]:
         """Token strings of the given stream indices (all tokens by default)."""
-        ids = self.token_ids if indices is None else self.token_ids[torch.as_tensor(indices, dtype=torch.long)]
+        if indices is None:
+            ids = self.token_ids
+        else:
+            idx = v.real_values("indices", indices, ndim=(0, 1), integer=True, dtype=torch.long)
+            if idx.numel() and (idx.min() < 0 or idx.max() >= len(self)):
+                raise ValueError(f"indices must lie in [0, {len(self) - 1}] (positions in the token stream)")
+            ids = self.token_ids[idx.reshape(-1)]
         return [self.vocab[i] for i in ids.tolist()]
 
     def context(self, index: int, window: int = 8, mark: tuple[str, str] = ("[[", "]]")) -> str:
@@ -59,6 +82,8 @@ class Activations:
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self):
             raise ValueError(f"index must be an int in [0, {len(self) - 1}], got {index!r}")
         v.non_negative_int("window", window)
+        if not (isinstance(mark, (tuple, list)) and len(mark) == 2 and all(isinstance(m, str) for m in mark)):
+            raise ValueError(f"mark must be a pair of strings (before, after), got {mark!r}")
         doc = self.doc_index[index]
         lo, hi = max(0, index - window), min(len(self), index + window + 1)
         same = (self.doc_index[lo:hi] == doc).nonzero().flatten() + lo
@@ -84,6 +109,7 @@ class Activations:
 
 def detokenize(pieces: Sequence[str]) -> str:
     """Join WordPiece tokens into text: ``["un", "##believ", "##able", "!"]`` -> ``"unbelievable !"``."""
+    pieces = v.strings("pieces", pieces, allow_empty=True)
     out = ""
     for piece in pieces:
         if piece.startswith("##"):
@@ -95,6 +121,8 @@ def detokenize(pieces: Sequence[str]) -> str:
 
 def vocabulary(tokenizer, wordpiece: bool) -> list[str]:
     """id -> display string for every token: WordPiece pieces as they are, BPE pieces decoded."""
+    check_tokenizer(tokenizer)
+    v.boolean("wordpiece", wordpiece)
     ids = list(range(len(tokenizer)))
     if wordpiece:
         return tokenizer.convert_ids_to_tokens(ids)
@@ -143,6 +171,7 @@ def collect_activations(
         sites, a dict ``{site: Activations}`` sharing one token stream.
     """
     texts = check_model_layer_texts(model, layer, texts)
+    check_tokenizer(tokenizer)
     kind = family(model)
     sites = (site,) if isinstance(site, str) else tuple(site)
     if not sites or len(set(sites)) != len(sites):

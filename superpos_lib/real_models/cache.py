@@ -51,6 +51,10 @@ def cached(name: str, settings: dict, compute: Callable[[], Any], *, tensors: tu
         raise ValueError(f"name must be an identifier-like string, got {name!r}")
     if not isinstance(settings, dict):
         raise ValueError(f"settings must be a dict, got {type(settings).__name__}")
+    if not callable(compute):
+        raise ValueError(f"compute must be a function of no arguments, got {type(compute).__name__}")
+    if not isinstance(tensors, (tuple, list)) or not all(isinstance(t, torch.Tensor) for t in tensors):
+        raise ValueError("tensors must be a tuple of tensors (their bytes are part of the key)")
     path = cache_dir() / f"{name}_{_key(settings, *tensors)}.pt"
     if cache and path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -82,7 +86,7 @@ def train_sae_cached(data: torch.Tensor, d_sae: int, *, activation: str = "relu"
     """
     from ..sae import SparseAutoencoder, train_sae
 
-    data = v.tensor("data", data, ndim=2)
+    data = v.non_empty("data", v.tensor("data", data, ndim=2), what="sample and dimension")
     v.positive_int("d_sae", d_sae)
     sae_kwargs = dict(sae_kwargs or {})
     sae = SparseAutoencoder(data.shape[1], d_sae, activation=activation, k=k, seed=seed, device=data.device,

@@ -58,6 +58,7 @@ def load_corpus(max_docs: int | None = None) -> list[str]:
 
 def corpus_hash(texts: Sequence[str]) -> str:
     """SHA-256 (hex) of the texts, in order; part of every cache key."""
+    texts = v.strings("texts", texts, allow_empty=True)
     digest = hashlib.sha256()
     for text in texts:
         digest.update(text.encode("utf-8"))
@@ -72,8 +73,10 @@ def split_corpus(texts: Sequence[str], held_out: float = 0.15, seed: int = 0) ->
     fortunes (never cutting one) and holding some out lets every number be measured on text the
     SAE never saw. ``held_out``: fraction in ``(0, 1)`` that goes to ``test``. Deterministic in ``seed``.
     """
-    if isinstance(texts, str) or not isinstance(texts, Sequence) or len(texts) < 2:
+    texts = v.strings("texts", texts)
+    if len(texts) < 2:
         raise ValueError("texts must be a list of at least 2 strings")
+    v.non_negative_int("seed", seed)
     held_out = v.finite_float("held_out", held_out, low=0.0, high=1.0, low_open=True, high_open=True)
     order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(int(seed))).tolist()
     n_test = max(1, round(held_out * len(texts)))

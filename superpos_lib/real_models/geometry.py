@@ -10,7 +10,7 @@ __all__ = ["pairwise_cosines", "max_abs_cosine"]
 
 
 def _unit_rows(name: str, x) -> torch.Tensor:
-    x = v.tensor(name, x, ndim=2)
+    x = v.non_empty(name, v.tensor(name, x, ndim=2), what="row and column")
     norms = x.norm(dim=1, keepdim=True)
     if (norms == 0).any():
         raise ValueError(f"{name} must have no all-zero rows (the cosine of a zero vector is undefined)")
@@ -44,6 +44,7 @@ def max_abs_cosine(queries: torch.Tensor, keys: torch.Tensor, query_index: torch
     k = _unit_rows("keys", keys)
     if q.shape[1] != k.shape[1]:
         raise ValueError(f"keys must have d={q.shape[1]} columns like queries, got {k.shape[1]}")
+    v.same_dtype("keys", keys, "queries", queries)
     if query_index is not None:
         if (not isinstance(query_index, torch.Tensor) or query_index.shape != (q.shape[0],)
                 or query_index.is_floating_point()):

@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 
 from .. import _validate as v
-from ._checks import check_model_layer_texts, check_sae, encode, family, reconstruct
+from ._checks import check_model_layer_texts, check_sae, check_tokenizer, encode, family, reconstruct
 from .minilm import sentence_embeddings
 
 __all__ = ["ablate_latent", "latent_activations", "subtract_directions", "latent_ablation_controls", "embedding_similarity_recovered"]
@@ -50,6 +50,7 @@ def ablate_latent(model, tokenizer, texts: Sequence[str], sae, latent: int, laye
         latent's largest activation on each text's word pieces (0 where it never fires).
     """
     texts = check_model_layer_texts(model, layer, texts)
+    check_tokenizer(tokenizer)
     _bert_only(model)
     check_sae(sae, model)
     if isinstance(latent, bool) or not isinstance(latent, int) or not 0 <= latent < sae.d_sae:
@@ -65,6 +66,10 @@ def latent_activations(model, tokenizer, texts, sae, layer) -> torch.Tensor:
     tokens: ``(n_texts, seq, d_sae)`` (``seq`` as the tokenizer pads ``texts``)."""
     from .hooks import record_output
 
+    texts = check_model_layer_texts(model, layer, texts)
+    check_tokenizer(tokenizer)
+    _bert_only(model)
+    check_sae(sae, model)
     inputs, real = _inputs(tokenizer, texts)
     h = record_output(model, model.encoder.layer[layer], inputs)
     with torch.no_grad():
@@ -85,13 +90,14 @@ def subtract_directions(model, tokenizer, texts: Sequence[str], layer: int, dire
         ``(before (n_texts, d_model), after (m, n_texts, d_model))``.
     """
     texts = check_model_layer_texts(model, layer, texts)
+    check_tokenizer(tokenizer)
     _bert_only(model)
-    inputs, _ = _inputs(tokenizer, texts)
-    seq = inputs["input_ids"].shape
-    directions = v.tensor("directions", directions, ndim=2)
+    directions = v.non_empty("directions", v.tensor("directions", directions, ndim=2))
     if directions.shape[1] != model.config.hidden_size:
         raise ValueError(f"directions must have d_model = {model.config.hidden_size} columns, got {directions.shape[1]}")
     coefficients = v.tensor("coefficients", coefficients, ndim=(2, 3))
+    inputs, _ = _inputs(tokenizer, texts)
+    seq = inputs["input_ids"].shape
     if coefficients.shape[-2:] != seq or (coefficients.ndim == 3 and coefficients.shape[0] != directions.shape[0]):
         raise ValueError(f"coefficients must have shape {tuple(seq)} or ({directions.shape[0]}, *{tuple(seq)})")
     before = sentence_embeddings(model, inputs)
@@ -122,6 +128,7 @@ def latent_ablation_controls(model, tokenizer, texts: Sequence[str], sae, latent
     latent's largest activation on each text and ``peak_token`` the word piece where it is reached.
     """
     texts = check_model_layer_texts(model, layer, texts)
+    check_tokenizer(tokenizer)
     _bert_only(model)
     check_sae(sae, model)
     if isinstance(latent, bool) or not isinstance(latent, int) or not 0 <= latent < sae.d_sae:
@@ -171,15 +178,17 @@ def embedding_similarity_recovered(model, tokenizer, texts: Sequence[str], sae, 
     from .hooks import record_output
 
     texts = check_model_layer_texts(model, layer, texts)
+    check_tokenizer(tokenizer)
     _bert_only(model)
     check_sae(sae, model)
+    if mean is not None:
+        mean = v.tensor("mean", mean, ndim=1)
+        if mean.shape[0] != model.config.hidden_size:
+            raise ValueError(f"mean must have shape ({model.config.hidden_size},), got {tuple(mean.shape)}")
     inputs, real = _inputs(tokenizer, texts)
     if mean is None:
         h = record_output(model, model.encoder.layer[layer], inputs)
         mean = h[real].mean(0)
-    mean = v.tensor("mean", mean, ndim=1)
-    if mean.shape[0] != model.config.hidden_size:
-        raise ValueError(f"mean must have shape ({model.config.hidden_size},), got {tuple(mean.shape)}")
     keep = real.unsqueeze(-1)
 
     def splice(_m, _a, output):

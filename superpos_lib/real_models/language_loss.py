@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import torch
 
 from .. import _validate as v
-from ._checks import blocks, check_model_layer_texts, check_sae, family, reconstruct
+from ._checks import blocks, check_model_layer_texts, check_sae, check_tokenizer, family, reconstruct
 
 __all__ = ["next_token_loss", "spliced_losses", "ce_loss_recovered", "loss_recovered", "sae_splice"]
 
@@ -33,6 +33,10 @@ def next_token_loss(logits: torch.Tensor, input_ids: torch.Tensor, attention_mas
         ``(total, count)``: 0-d tensors; the mean loss is ``total / count``.
     """
     logits = v.tensor("logits", logits, ndim=3)
+    for name, t in (("input_ids", input_ids), ("attention_mask", attention_mask)):
+        if not isinstance(t, torch.Tensor) or t.is_floating_point():
+            raise ValueError(f"{name} must be an integer tensor of shape (batch, seq), got "
+                             f"{type(t).__name__ if not isinstance(t, torch.Tensor) else t.dtype}")
     if input_ids.shape != logits.shape[:2] or attention_mask.shape != logits.shape[:2]:
         raise ValueError(f"input_ids and attention_mask must have shape {tuple(logits.shape[:2])} (logits' first two)")
     pred = logits[:, :-1].float()
@@ -100,6 +104,7 @@ def spliced_losses(model, tokenizer, texts: Sequence[str], layer: int,
         ``{"clean": L_clean, name: L_name, ...}``, floats in nats per predicted token.
     """
     texts = check_model_layer_texts(model, layer, texts)
+    check_tokenizer(tokenizer)
     if family(model) != "llama":
         raise ValueError("model must be a causal language model (SmolLM2 from load_smollm), not an encoder")
     if not isinstance(replacements, dict) or not replacements:
@@ -198,6 +203,7 @@ def ce_loss_recovered(model, tokenizer, texts: Sequence[str], sae, layer: int, *
         a float; evaluate it on text the SAE was not trained on.
     """
     texts = check_model_layer_texts(model, layer, texts)
+    check_tokenizer(tokenizer)
     v.one_of("baseline", baseline, BASELINES)
     check_sae(sae, model)
     losses = spliced_losses(model, tokenizer, texts, layer, {"sae": sae_splice(sae), "ablated": baseline},

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 
+from typing import Mapping
+
 import torch
 
 from ..device import resolve_device
+from ._checks import check_layer, family
 
 __all__ = ["MODEL_NAME", "REQUIRED_PACKAGES", "require_packages", "load_minilm", "sentence_embeddings"]
 
@@ -59,6 +62,16 @@ def sentence_embeddings(model, inputs: dict, hook=None, layer: int | None = None
     """all-MiniLM-L6-v2's sentence embeddings: the mean of the last hidden states over the real tokens
     (attention mask), scaled to unit norm, ``(n_texts, d_model)``. With ``hook`` and ``layer``, the
     forward hook ``hook`` is attached to block ``layer`` for this pass (and removed afterwards)."""
+    if family(model) != "bert":
+        raise ValueError("model must be the MiniLM encoder (load_minilm): sentence embeddings are its mean-pooled states")
+    if not isinstance(inputs, Mapping) or not isinstance(inputs.get("attention_mask"), torch.Tensor):
+        raise ValueError("inputs must be the tokenizer's output (a dict with input_ids and attention_mask tensors)")
+    if hook is not None:
+        if not callable(hook):
+            raise ValueError(f"hook must be a forward hook (a function), got {type(hook).__name__}")
+        if layer is None:
+            raise ValueError("layer must be given with hook (the block the hook is attached to)")
+        check_layer(model, layer)
     mask = inputs["attention_mask"].unsqueeze(-1).to(torch.float32)
     handle = model.encoder.layer[layer].register_forward_hook(hook) if hook is not None else None
     try:

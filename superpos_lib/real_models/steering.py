@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from .. import _validate as v
-from ._checks import blocks, check_layer, family
+from ._checks import blocks, check_layer, check_tokenizer, family
 
 __all__ = ["logit_effects", "generate"]
 
@@ -42,6 +42,7 @@ def generate(model, tokenizer, prompt: str, n_tokens: int = 20, *, layer: int | 
     sink), for the prompt and every generated token. Returns the continuation only."""
     if family(model) != "llama":
         raise ValueError("model must be a causal language model (SmolLM2)")
+    check_tokenizer(tokenizer)
     if not isinstance(prompt, str) or not prompt:
         raise ValueError("prompt must be a non-empty string")
     n_tokens = v.positive_int("n_tokens", n_tokens)

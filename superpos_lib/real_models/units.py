@@ -22,7 +22,7 @@ def top_activating(acts: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tens
         ``(values, indices)``, both ``(n_units, k)``, sorted so that ``values[u, 0]`` is unit ``u``'s
         largest activation; ``indices`` index the token axis of ``acts``.
     """
-    acts = v.tensor("acts", acts, ndim=2)
+    acts = v.non_empty("acts", v.tensor("acts", acts, ndim=2), what="token and unit")
     k = v.positive_int("k", k)
     if k > acts.shape[0]:
         raise ValueError(f"k must be at most n_tokens={acts.shape[0]}, got {k}")
@@ -37,10 +37,16 @@ def format_top_examples(store: Activations, values: torch.Tensor, indices: torch
     ``values``, ``indices``: ``(k,)`` for one unit, as a row of :func:`top_activating`'s output.
     Shows the first ``n`` examples.
     """
+    if not isinstance(store, Activations):
+        raise ValueError(f"store must be the Activations that values and indices index into, got {type(store).__name__}")
     values = v.tensor("values", values, ndim=1)
-    if not isinstance(indices, torch.Tensor) or indices.shape != values.shape:
-        raise ValueError(f"indices must be a tensor of shape {tuple(values.shape)} (like values)")
+    if (not isinstance(indices, torch.Tensor) or indices.shape != values.shape or indices.is_floating_point()
+            or indices.dtype == torch.bool):
+        raise ValueError(f"indices must be an integer tensor of shape {tuple(values.shape)} (like values)")
+    if indices.numel() and (indices.min() < 0 or indices.max() >= len(store)):
+        raise ValueError(f"indices must lie in [0, {len(store) - 1}] (positions in store)")
     n = v.positive_int("n", n)
+    v.non_negative_int("window", window)
     return [f"{val:7.2f}  {store.context(int(i), window)}" for val, i in zip(values[:n].tolist(), indices[:n].tolist())]
 
 
@@ -96,6 +102,7 @@ def random_unit_directions(n: int, d: int, seed: int = 0) -> torch.Tensor:
     with no structure at all."""
     v.positive_int("n", n)
     v.positive_int("d", d)
+    v.non_negative_int("seed", seed)
     x = torch.randn(n, d, generator=torch.Generator().manual_seed(int(seed)))
     return x / x.norm(dim=1, keepdim=True)
 
@@ -103,7 +110,7 @@ def random_unit_directions(n: int, d: int, seed: int = 0) -> torch.Tensor:
 def pca_directions(acts: torch.Tensor, n: int) -> torch.Tensor:
     """The top ``n`` principal directions of ``acts (n_tokens, d)`` (after centring), ``(n, d)``, unit
     rows, sign fixed so that each direction's projections have a positive largest value."""
-    acts = v.tensor("acts", acts, ndim=2)
+    acts = v.non_empty("acts", v.tensor("acts", acts, ndim=2), what="token and dimension")
     n = v.positive_int("n", n)
     if n > min(acts.shape):
         raise ValueError(f"n must be at most min(n_tokens, d) = {min(acts.shape)}, got {n}")
