@@ -84,3 +84,93 @@ def test_reconstruction_scale():
         reconstruction_scale(x, x[:, :3])
     with pytest.raises(ValueError, match="all zeros"):
         reconstruction_scale(torch.zeros(3, 2), torch.zeros(3, 2))
+
+
+# ---------------------------------------------------------------- shrinkage and ground-truth precision
+
+from superpos_lib.metrics import (  # noqa: E402
+    activation_slope,
+    firing_f1,
+    latent_precision,
+    matched_latents,
+    mean_max_correlation,
+    relative_reconstruction_bias,
+)
+
+
+def test_relative_reconstruction_bias_separates_shrinkage_from_dropped_variance():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(500, 6, generator=g)
+    assert relative_reconstruction_bias(x, x).item() == pytest.approx(1.0)
+    # an orthogonal projection drops variance but does not shrink: gamma = 1, while the old scale < 1
+    proj = x.clone()
+    proj[:, 3:] = 0
+    assert relative_reconstruction_bias(x, proj).item() == pytest.approx(1.0, abs=1e-6)
+    from superpos_lib.metrics import reconstruction_scale
+    assert reconstruction_scale(x, proj).item() < 0.7
+    # shrinking by a factor s gives gamma = s; batched over instances
+    gam = relative_reconstruction_bias(x, torch.stack([0.5 * proj, 2.0 * x]))
+    assert torch.allclose(gam, torch.tensor([0.5, 2.0]), atol=1e-6)
+    # measured from an offset (the Gated-SAE paper's form)
+    b = torch.full((6,), 3.0)
+    assert relative_reconstruction_bias(x + b, 0.5 * x + b, offset=b).item() == pytest.approx(0.5, abs=1e-6)
+    with pytest.raises(ValueError, match="E <x, x_hat> > 0"):
+        relative_reconstruction_bias(x, -x)
+    with pytest.raises(ValueError, match="offset"):
+        relative_reconstruction_bias(x, x, offset=torch.zeros(5))
+
+
+def _planted():
+    """4 true features in 4 dims (the basis); latents: 0, 1 copy features 0, 1; 2 is a 0.5-shrunk copy
+    of feature 2; 3 is junk (a mixture) that fires; 4 never fires; feature 3 has no latent."""
+    g = torch.Generator().manual_seed(1)
+    true = torch.eye(4)
+    coef = torch.where(torch.rand(400, 4, generator=g) < 0.3, torch.rand(400, 4, generator=g) + 0.01, torch.zeros(()))
+    learned = torch.zeros(5, 4)
+    learned[0, 0] = learned[1, 1] = learned[2, 2] = 1.0
+    learned[3] = torch.tensor([0.0, 0.0, 0.6, 0.8])
+    learned[4, 3] = -1.0
+    z = torch.zeros(400, 5)
+    z[:, 0], z[:, 1], z[:, 2] = coef[:, 0], coef[:, 1], 0.5 * coef[:, 2]
+    z[:, 3] = (coef[:, 0] > 0).float()           # fires with feature 0, points elsewhere
+    return true, coef, learned, z
+
+
+def test_precision_counts_live_latents_that_match_nothing():
+    true, coef, learned, z = _planted()
+    assert matched_latents(learned, true)[:3].tolist() == [0, 1, 2]
+    # live latents: 0, 1, 2, 3; of those 0, 1, 2 match a feature at cos >= 0.9
+    assert latent_precision(learned, true, z).item() == pytest.approx(0.75)
+    fires = (z != 0).sum(0).float()
+    assert latent_precision(learned, true, z, weighted=True).item() == pytest.approx((fires[:3].sum() / fires[:4].sum()).item())
+    # batched
+    assert latent_precision(learned.expand(2, -1, -1), true, z.expand(2, -1, -1)).shape == (2,)
+    with pytest.raises(ValueError, match="threshold"):
+        latent_precision(learned, true, z, threshold=2)
+
+
+def test_mean_max_correlation_and_firing_f1_on_planted_latents():
+    true, coef, learned, z = _planted()
+    # features 0, 1, 2 have a latent equal to (a multiple of) their coefficient: correlation 1; feature 3 has none
+    mmc = mean_max_correlation(z, coef).item()
+    corr3 = max(torch.corrcoef(torch.stack([coef[:, 3], z[:, j]]))[0, 1].item() for j in range(4))
+    assert mmc == pytest.approx((3 + corr3) / 4, abs=1e-5)
+    f1 = firing_f1(z, coef, learned, true, per_feature=True)
+    assert f1[:3].tolist() == [1.0, 1.0, 1.0]
+    # feature 3's best-cosine latent is the junk latent 3 (cos 0.8), which fires with feature 0 instead
+    assert matched_latents(learned, true)[3].item() == 3
+    fired, present = z[:, 3] > 0, coef[:, 3] > 0
+    tp, fp, fn = (fired & present).sum(), (fired & ~present).sum(), (~fired & present).sum()
+    assert f1[3].item() == pytest.approx((2 * tp / (2 * tp + fp + fn)).item())
+    assert firing_f1(z, coef, learned, true).item() == pytest.approx((3 + f1[3].item()) / 4)
+    with pytest.raises(ValueError, match="coefficients"):
+        mean_max_correlation(z, coef[:10])
+
+
+def test_activation_slope_reads_shrinkage_from_the_ground_truth():
+    true, coef, learned, z = _planted()
+    s = activation_slope(z, coef, learned, true)
+    assert torch.allclose(s[:3], torch.tensor([1.0, 1.0, 0.5]), atol=1e-6)
+    present = coef[:, 3] > 0
+    expected = 0.8 * (z[present, 3] * coef[present, 3]).sum() / coef[present, 3].pow(2).sum()
+    assert s[3].item() == pytest.approx(expected.item(), rel=1e-5)

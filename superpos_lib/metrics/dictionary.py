@@ -7,7 +7,8 @@ import torch
 
 from .. import _validate as V
 
-__all__ = ["cosine_matrix", "mmcs", "feature_recovery", "explained_variance", "reconstruction_scale", "l0", "dead_fraction"]
+__all__ = ["cosine_matrix", "mmcs", "feature_recovery", "explained_variance", "reconstruction_scale",
+           "relative_reconstruction_bias", "l0", "dead_fraction"]
 
 
 def _directions(name: str, value) -> torch.Tensor:
@@ -80,7 +81,9 @@ def reconstruction_scale(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
 
     ``x``: ``(n_samples, d)``; ``x_hat``: ``(n_samples, d)`` or ``(I, n_samples, d)``. Returns a scalar
     or ``(I,)``. 1 for a perfect reconstruction; below 1 when the code *shrinks* (an L1 penalty pulls
-    every active latent towards 0).
+    every active latent towards 0), but also when it simply leaves variance out: an orthogonal
+    projection with no shrinkage scores ``1 - sum ||x - x_hat||^2 / sum ||x||^2``. To measure shrinkage
+    alone use :func:`relative_reconstruction_bias`.
     """
     V.tensor("x", x, ndim=2)
     V.tensor("x_hat", x_hat, ndim=(2, 3))
@@ -91,6 +94,35 @@ def reconstruction_scale(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     if total <= 0:
         raise ValueError("x must not be all zeros")
     return (x_hat * x).sum((-1, -2)) / total
+
+
+def relative_reconstruction_bias(x: torch.Tensor, x_hat: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
+    """Shrinkage: ``gamma = E ||x_hat||^2 / E <x, x_hat>`` (Rajamanoharan et al. 2024a; SAELens and
+    dictionary_learning call it ``relative_reconstruction_bias``).
+
+    ``gamma`` is the factor that, multiplying ``x_hat``, would minimise the squared error; so
+    ``gamma < 1`` means reconstructions are too *short* (shrinkage), ``gamma > 1`` too long. An
+    orthogonal projection of ``x`` (dropped features, no shrinkage) has ``gamma = 1``. With
+    ``offset`` (``(d,)`` or ``(I, d)``, e.g. the decoder bias) both vectors are measured from it:
+    ``E ||x_hat - b||^2 / E <x - b, x_hat - b>`` (the Gated SAE paper's form).
+
+    ``x``: ``(n_samples, d)``; ``x_hat``: ``(n_samples, d)`` or ``(I, n_samples, d)``. Returns a scalar
+    or ``(I,)``.
+    """
+    V.tensor("x", x, ndim=2)
+    V.tensor("x_hat", x_hat, ndim=(2, 3))
+    if x_hat.shape[-2:] != x.shape:
+        raise ValueError(f"x_hat must have shape (..., {x.shape[0]}, {x.shape[1]}) like x, got {tuple(x_hat.shape)}")
+    if offset is not None:
+        V.tensor("offset", offset, ndim=(1, 2))
+        if offset.shape[-1] != x.shape[-1] or (offset.ndim == 2 and (x_hat.ndim != 3 or offset.shape[0] != x_hat.shape[0])):
+            raise ValueError(f"offset must have shape (d,) or (I, d) matching x_hat, got {tuple(offset.shape)}")
+        b = offset.unsqueeze(-2)
+        x, x_hat = x - b, x_hat - b
+    cross = (x * x_hat).sum((-1, -2))
+    if bool((cross <= 0).any()):
+        raise ValueError("x_hat must point along x on average (E <x, x_hat> > 0); the ratio is undefined otherwise")
+    return x_hat.pow(2).sum((-1, -2)) / cross
 
 
 def l0(latents: torch.Tensor) -> torch.Tensor:
