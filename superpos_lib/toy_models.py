@@ -42,7 +42,8 @@ from .device import resolve_device
 __all__ = ["ToyModel", "train", "manual_gradients", "evaluate", "two_feature_phase_losses", "two_feature_phase",
            "two_feature_phase_boundary", "best_of_repeats",
            "PHASE_NAMES", "two_feature_antipodal_optimum", "optimised_phase_boundary", "three_feature_phase_losses",
-           "three_feature_phase", "THREE_FEATURE_PHASE_NAMES", "train_with_snapshots", "one_sparse_loss_terms"]
+           "three_feature_phase", "THREE_FEATURE_PHASE_NAMES", "train_with_snapshots", "one_sparse_loss_terms", "readout_flip_radius",
+           "two_feature_expected_loss"]
 
 _ADAM_BETAS = (0.9, 0.999)
 _ADAM_EPS = 1e-8
@@ -505,7 +506,7 @@ def _antipodal_loss(params: torch.Tensor, r: torch.Tensor, p: torch.Tensor, u: t
     return (1 - p) ** 2 * none + p * (1 - p) * (one + two) + p * p * both
 
 
-def two_feature_antipodal_optimum(relative_importance, feature_probability, *, grid: int = 32, steps: int = 200,
+def two_feature_antipodal_optimum(relative_importance, feature_probability, *, grid: int = 24, steps: int = 150,
                                   lr: float = 0.02) -> tuple[torch.Tensor, torch.Tensor]:
     """The best *antipodal* solution of 2 features in 1 dimension, minimised numerically.
 
@@ -545,6 +546,9 @@ def two_feature_antipodal_optimum(relative_importance, feature_probability, *, g
 def _phase_arguments(relative_importance, feature_probability):
     r = _validate.real_values("relative_importance", relative_importance)
     p = _validate.real_values("feature_probability", feature_probability)
+    for name, t in (("relative_importance", r), ("feature_probability", p)):
+        if t.numel() == 0:
+            raise ValueError(f"{name} must hold at least one value, got an empty tensor")
     if not torch.isfinite(r).all() or (r <= 0).any():
         raise ValueError("relative_importance must be positive and finite")
     if not torch.isfinite(p).all() or (p <= 0).any() or (p > 1).any():
@@ -568,6 +572,9 @@ def optimised_phase_boundary(relative_importance, feature_probability, losses: t
     r = _validate.real_values("relative_importance", relative_importance, ndim=1)
     p = _validate.real_values("feature_probability", feature_probability, ndim=1)
     losses = _validate.real_values("losses", losses, ndim=3)
+    for name, t in (("relative_importance", r), ("feature_probability", p)):
+        if t.numel() == 0:
+            raise ValueError(f"{name} must hold at least one value, got an empty tensor")
     if losses.shape[:2] != (len(r), len(p)) or losses.shape[2] < 2:
         raise ValueError(f"losses must have shape ({len(r)}, {len(p)}, n_candidates >= 2), got {tuple(losses.shape)}")
     if (p[1:] <= p[:-1]).any():
@@ -644,6 +651,7 @@ def three_feature_phase(W: torch.Tensor, threshold: float = 0.5, antipodal_cos: 
     if W.shape[-2:] != (2, 3):
         raise ValueError(f"W must have shape (..., 2, 3) (3 features in 2 dimensions), got {tuple(W.shape)}")
     _validate.positive_float("threshold", threshold)
+    _validate.finite_float("antipodal_cos", antipodal_cos, low=-1, high=1)
     norms = W.norm(dim=-2)
     on = norms > threshold
     unit = W / norms.clamp_min(1e-12).unsqueeze(-2)
@@ -704,9 +712,12 @@ def one_sparse_loss_terms(W: torch.Tensor, b: torch.Tensor, importance, *, grid:
 
     - ``"benefit"``: ``(1/n) mean_i I_i E(x - ReLU(||W_i||^2 x + b_i))^2``, how far a lone
       feature is from being read back exactly (``I_i / 3`` per feature when it is dropped);
-    - ``"interference"``: ``(1/n) mean_i sum_{j != i} I_j E ReLU((W_j . W_i) x + b_j)^2``, what
-      the lone feature leaks into the others' read-outs. Negative interference ``W_j . W_i < 0``
-      costs nothing when the bias is not positive (the ReLU clips it);
+    - ``"interference"``: ``(1/n) mean_i sum_{j != i} I_j [E ReLU((W_j . W_i) x + b_j)^2 - ReLU(b_j)^2]``,
+      what the lone feature leaks into the others' read-outs beyond their constant bias read-out.
+      Negative interference ``W_j . W_i < 0`` costs nothing when the bias is not positive (the ReLU
+      clips it);
+    - ``"bias"``: ``(1/n) mean_i sum_{j != i} I_j ReLU(b_j)^2``, the others' read-outs when they
+      are absent and nothing leaks (e.g. a dropped feature's bias ``p/2``);
     - ``"linear_interference"``: the same sum without ReLU and bias, ``sum_{j != i} I_j (W_j . W_i)^2 / 3``,
       the interference a linear read-out would pay for the same ``W``.
     - ``"empty"``: the loss on an input with no feature present, ``mean_j I_j ReLU(b_j)^2``.
@@ -714,7 +725,7 @@ def one_sparse_loss_terms(W: torch.Tensor, b: torch.Tensor, importance, *, grid:
     ``W``: ``(n_instances, d, n)``, ``b``: ``(n_instances, n)``, ``importance``: broadcastable to
     ``(n_instances, n)``. Returns a dict of ``(n_instances,)`` float64 tensors.
     """
-    _validate.tensor("W", W, ndim=3)
+    _validate.non_empty("W", _validate.tensor("W", W, ndim=3))
     _validate.tensor("b", b, ndim=2)
     _validate.positive_int("grid", grid)
     I, _, n = W.shape
@@ -731,6 +742,59 @@ def one_sparse_loss_terms(W: torch.Tensor, b: torch.Tensor, importance, *, grid:
     leak = torch.where(eye, 0.0, out ** 2).mean(-1)             # (I, j, i)
     G_off = torch.where(eye[..., 0], 0.0, G)
     return {"benefit": (imp * own).mean(-1) / n,
-            "interference": (imp[:, :, None] * leak).sum(1).mean(-1) / n,
+            "interference": (imp[:, :, None] * (leak - torch.where(eye[..., 0], 0.0, torch.relu(b)[:, :, None] ** 2))).sum(1).mean(-1) / n,
+            "bias": (imp[:, :, None] * torch.where(eye[..., 0], 0.0, torch.relu(b)[:, :, None] ** 2)).sum(1).mean(-1) / n,
             "linear_interference": (imp[:, :, None] * G_off ** 2 / 3).sum(1).mean(-1) / n,
             "empty": (imp * (b if linear else torch.relu(b)) ** 2).mean(-1)}
+
+
+# --- adversarial vulnerability --------------------------------------------------------------------
+
+@torch.no_grad()
+def readout_flip_radius(W: torch.Tensor, b: torch.Tensor, *, threshold: float = 0.5) -> torch.Tensor:
+    """The smallest input perturbation that changes what a toy model reads out (an L2 attack).
+
+    Input: feature ``i`` alone at magnitude 1, ``f = e_i``. Feature ``j`` is *read out* when
+    ``f'_j = ReLU((W^T W f + b)_j) > threshold``. The pre-activations are affine in the input,
+    ``a(f + delta) = a(f) + (W^T W) delta``, so the smallest ``||delta||_2`` that makes some feature
+    ``j != i`` cross the threshold is ``(threshold - a_j) / ||(W^T W)_j||``, and the one that makes
+    feature ``i`` drop below it is ``(a_i - threshold) / ||(W^T W)_i||``; the radius is the minimum
+    of these (exact, since the ReLU is monotone; ``delta`` may make some inputs negative). Without
+    superposition (orthogonal unit features, zero bias) it is ``min(threshold, 1 - threshold)``.
+
+    ``W``: ``(n_instances, d, n)``, ``b``: ``(n_instances, n)``. Returns ``(n_instances, n)``
+    float64: the radius for each feature ``i``, NaN where feature ``i`` alone is not read out.
+    """
+    _validate.tensor("W", W, ndim=3)
+    _validate.tensor("b", b, ndim=2)
+    threshold = _validate.positive_float("threshold", threshold)
+    I, _, n = W.shape
+    if b.shape != (I, n):
+        raise ValueError(f"b must have shape {(I, n)}, got {tuple(b.shape)}")
+    W, b = W.detach().double().cpu(), b.detach().double().cpu()
+    G = W.transpose(1, 2) @ W                              # (I, n, n), symmetric; row j = (W^T W)_j
+    row = G.norm(dim=-1).clamp_min(1e-12)                  # (I, n)
+    a = G + b[:, :, None]                                  # a[:, j, i]: pre-activation of j given e_i
+    eye = torch.eye(n, dtype=torch.bool)[None]
+    dist = torch.where(eye, a - threshold, threshold - a) / row[:, :, None]
+    dist = torch.where(dist < 0, torch.zeros_like(dist), dist)  # already on the other side: radius 0
+    radius = dist.min(dim=1).values                        # (I, i)
+    on = a.diagonal(dim1=1, dim2=2) > threshold
+    return torch.where(on, radius, torch.full_like(radius, float("nan")))
+
+
+def two_feature_expected_loss(params: torch.Tensor, relative_importance, feature_probability, *,
+                              grid: int = 24) -> torch.Tensor:
+    """Expected loss (summed over the 2 features) of ``f' = ReLU(W^T W f + b)`` with ``W = [w1, -w2]``
+    (one dimension), by midpoint quadrature on a ``grid x grid`` grid of magnitudes; differentiable.
+
+    ``params``: ``(..., 4)`` = (w1, w2, b1, b2), float64; ``relative_importance`` (r > 0) and
+    ``feature_probability`` (p in (0, 1]) broadcast with ``params[..., 0]``. Returns ``(...)``.
+    """
+    _validate.tensor("params", params, ndim=tuple(range(1, 9)))
+    if params.shape[-1] != 4:
+        raise ValueError(f"params must have shape (..., 4) = (w1, w2, b1, b2), got {tuple(params.shape)}")
+    _validate.positive_int("grid", grid)
+    r, p = _phase_arguments(relative_importance, feature_probability)
+    u = (torch.arange(grid, dtype=torch.float64) + 0.5) / grid
+    return _antipodal_loss(params.double(), r, p, u)

@@ -324,3 +324,36 @@ def test_one_sparse_loss_terms():
     assert t["linear_interference"].item() == pytest.approx(1 / 3 / 2, rel=1e-6)
     with pytest.raises(ValueError, match="b must"):
         one_sparse_loss_terms(W, torch.zeros(1, 3), 1.0)
+
+
+def test_readout_flip_radius():
+    from superpos_lib.toy_models import readout_flip_radius
+
+    eye = torch.eye(3)[None]
+    r = readout_flip_radius(eye, torch.zeros(1, 3))
+    assert torch.allclose(r, torch.full((1, 3), 0.5, dtype=torch.float64))  # no superposition: 0.5
+    # a pentagon with its negative bias: a smaller perturbation suffices
+    a = 2 * math.pi * torch.arange(5) / 5
+    W = 1.1 * torch.stack([a.cos(), a.sin()])[None]
+    rp = readout_flip_radius(W, torch.full((1, 5), -0.2))
+    assert (rp < 0.5).all()
+    # brute force: the predicted perturbation flips the read-out, a slightly smaller one along it does not
+    G = (W[0].T @ W[0]).double()
+    j = 1
+    delta = (0.5 - (G[j, 0] - 0.2)) / G[j].norm() * G[j] / G[j].norm()
+    assert rp[0, 0] <= delta.norm() + 1e-9
+    out = torch.relu(G @ (torch.eye(5, dtype=torch.float64)[0] + delta * 1.001) - 0.2)
+    assert (out > 0.5).sum() >= 2 or out[0] <= 0.5
+    assert torch.isnan(readout_flip_radius(torch.zeros(1, 2, 3), torch.zeros(1, 3))).all()
+    with pytest.raises(ValueError, match="b must"):
+        readout_flip_radius(eye, torch.zeros(1, 2))
+
+
+def test_two_feature_expected_loss_matches_the_closed_forms():
+    from superpos_lib.toy_models import two_feature_expected_loss
+
+    p = torch.tensor([0.1, 0.5, 1.0], dtype=torch.float64)
+    ideal = two_feature_expected_loss(torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=torch.float64), 1.0, p, grid=200)
+    assert torch.allclose(ideal, 2 * p ** 2 / 6, rtol=2e-3)  # (1 + r) p^2 / 6
+    with pytest.raises(ValueError, match="params"):
+        two_feature_expected_loss(torch.zeros(3), 1.0, 0.5)
