@@ -39,15 +39,15 @@ def check_relu_hidden_forward(fn):
     compare(
         got,
         expected,
-        what="your x_hat",
+        what="your reconstruction f'",
         diagnoses={
             "you left out the hidden ReLU: h = ReLU(W x) is what makes the neuron basis privileged.":
                 torch.relu(torch.einsum("kdn,bkd->bkn", W, h_linear) + b),
-            "you left out the output ReLU: x_hat = ReLU(W^T h + b).":
+            "you left out the output ReLU: f' = ReLU(W^T h + b).":
                 torch.einsum("kdn,bkd->bkn", W, torch.relu(h_linear)) + b,
             "you left out the bias b.": torch.relu(torch.einsum("kdn,bkd->bkn", W, torch.relu(h_linear))),
-            "you returned the hidden activations h; return the reconstruction x_hat.": torch.relu(h_linear),
-            "you left out both ReLUs: x_hat = ReLU(W^T ReLU(W x) + b).": torch.einsum("kdn,bkd->bkn", W, h_linear) + b,
+            "you returned the hidden activations h; return the reconstruction f' = ReLU(W^T h + b).": torch.relu(h_linear),
+            "you left out both ReLUs: f' = ReLU(W^T ReLU(W x) + b).": torch.einsum("kdn,bkd->bkn", W, h_linear) + b,
             "you added the bias b to the input x; it is added after W^T h, before the output ReLU.":
                 torch.relu(torch.einsum("kdn,bkd->bkn", W, torch.relu(torch.einsum("kdn,bkn->bkd", W, x + b)))),
         },

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-__all__ = ["Verdict", "NotebookGrade", "grade_notebook", "grade", "write_csv", "summary"]
+__all__ = ["grade", "grade_notebook"]  # results: NotebookGrade, Verdict; report: summary, write_csv
 
 CSV_COLUMNS = ("student", "notebook", "exercise", "result", "message", "notebook_status")
 DEFAULT_TIMEOUT = 1200
@@ -127,6 +127,10 @@ def grade_notebook(path: Path, *, timeout: float = DEFAULT_TIMEOUT, student: str
 
     from ..checks._core import GRADE_LOG_ENV
 
+    if not isinstance(path, (str, Path)):
+        raise ValueError(f"path must be the notebook's path (a str or Path), got {type(path).__name__}")
+    if student is not None and not isinstance(student, str):
+        raise ValueError(f"student must be a name (a str) or None, got {type(student).__name__}")
     path = Path(path)
     timeout = _positive_timeout(timeout)
     student = student if student is not None else path.stem
