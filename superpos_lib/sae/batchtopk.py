@@ -7,10 +7,8 @@ H(pre - threshold)``, with ``threshold`` (one per instance) the running mean, ov
 of the smallest kept activation (exponential average, factor 0.95 per step). Dead latents get the
 AuxK loss as in TopK (:mod:`superpos_lib.sae.auxk`).
 
-The fast step finds the batch threshold exactly without a top-k over all ``B * d_sae`` numbers:
-the kept entries of a row are among its ``c`` largest (``c = 2k`` to start with) unless that row has
-``c`` entries at or above the threshold, which is checked; then ``c`` grows and the selection is
-repeated.
+The fast step finds the batch threshold exactly by one selection (``kthvalue``) instead of a top-k
+that returns all ``k * B`` entries, then keeps the latents as a sparse matrix.
 """
 
 from __future__ import annotations
@@ -25,32 +23,19 @@ from .topk import _recon_with_aux, _sparse_step
 THRESHOLD_DECAY = 0.95
 
 
-def _kth_largest(flat: torch.Tensor, n_keep: torch.Tensor) -> torch.Tensor:
-    """The ``n_keep[i]``-th largest entry of each row of ``flat (I, N)``: ``(I,)``."""
-    n_max = int(n_keep.max())
-    top = flat.topk(n_max, dim=-1, sorted=False).values      # unsorted top-k is much cheaper
-    if bool((n_keep == n_max).all()):
-        return top.amin(-1)
-    return top.sort(dim=-1, descending=True).values.gather(1, (n_keep - 1).view(-1, 1)).squeeze(1)
-
-
-def _select(pre: torch.Tensor, k: torch.Tensor):
-    """Exact batch threshold ``t (I,)`` and each row's ``c`` largest entries ``(values, indices)``
-    ``(I, B, c)``, with ``c`` large enough that every kept entry (``>= t``) is among them."""
-    I, B, m = pre.shape
-    n_keep = (k * B).clamp_max(B * m)
-    c = min(m, 2 * int(k.max()))
-    while True:
-        values, indices = pre.topk(c, dim=-1)                  # each row sorted, largest first
-        t = _kth_largest(values.reshape(I, -1), n_keep)
-        if c == m or not bool((values[..., -1] >= t.view(I, 1)).any()):
-            return t, values, indices
-        c = min(m, 4 * c)                                      # some row holds more than c kept entries
-
-
 def batch_threshold(pre: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """The ``k[i] * B``-th largest entry of instance ``i``'s ``pre (I, B, m)``: ``(I,)``, exact."""
-    return _select(pre, k)[0]
+    """The ``k[i] * B``-th largest entry of instance ``i``'s ``pre (I, B, m)``: ``(I,)``, exact.
+
+    One selection (``kthvalue``, a quickselect) over the flattened batch per distinct ``k``: much
+    cheaper than a top-k that returns all ``k * B`` entries."""
+    I, B, m = pre.shape
+    flat = pre.reshape(I, B * m)
+    n_keep = (k * B).clamp_max(B * m)
+    t = torch.empty(I, dtype=pre.dtype, device=pre.device)
+    for n in torch.unique(n_keep).tolist():                    # usually one value
+        rows = (n_keep == n).nonzero(as_tuple=True)[0]
+        t[rows] = flat[rows].kthvalue(B * m - n + 1, dim=-1).values
+    return t
 
 
 def batch_activate(pre: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -97,20 +82,11 @@ def autograd_loss(sae, x, ctx: StepContext, want_stats: bool):
 
 def fast_grads(sae, x, ctx: StepContext, ws: _Workspace, want_stats: bool):
     """One forward + backward of a BatchTopK SAE (plus AuxK) with sparse decoder products."""
-    I, m = sae.n_instances, sae.d_sae
+    I = sae.n_instances
     ws.load_encoder(sae, x)
     pre = torch.bmm(ws.xa, ws.A_enc)                           # (I, B, m)
-    t, values, indices = _select(pre, sae.k)
-    c = values.shape[-1]
-    keep = (values >= t.view(I, 1, 1)) & (values > 0)          # a prefix of each sorted row
-    counts = keep.reshape(-1, c).sum(-1)
-    crow = torch.zeros(counts.numel() + 1, dtype=torch.int32, device=pre.device)
-    torch.cumsum(counts, 0, out=crow[1:])
-    cols = indices.to(torch.int32)
-    if I > 1:
-        cols = cols + (torch.arange(I, device=pre.device, dtype=torch.int32) * m).view(I, 1, 1)
-    rows = torch.arange(counts.numel(), device=pre.device, dtype=torch.int32).repeat_interleave(counts)
-    code = _SparseCode(crow, cols[keep], values[keep], rows, counts.numel(), I * m)
+    t = batch_threshold(pre, sae.k)
+    code = _SparseCode.from_mask(pre, (pre >= t.view(I, 1, 1)) & (pre > 0))
     live = torch.ones_like(code.values, dtype=torch.bool)
     grads, fired, stats = _sparse_step(sae, x, pre, code, live, ws, ctx, want_stats)
     if stats is None:
