@@ -216,3 +216,19 @@ def test_no_cell_uses_a_stub_before_its_fallback(path):
                 problems.append(f"cell {index} uses the stub {name} (cell {pending[name]}) before its check")
     problems += [f"the stub {name} (cell {i}) has no check_or_reference cell" for name, i in pending.items()]
     assert not problems, "\n".join(problems)
+
+
+def test_a_cell_tagged_expected_output_shows_the_chapters_output_to_students():
+    nb = _chapter_with_a_later_use()
+    figure = "iVBORw0KGgo="  # any base64 PNG payload
+    nb.cells[3].metadata["tags"] = ["expected-output"]
+    nb.cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text="0.5\n"),
+                           nbformat.v4.new_output("display_data", {"image/png": figure, "text/plain": "<Figure>"})]
+    student = exercises.student_notebook(nb, "99_demo.ipynb")
+    index = next(i for i, c in enumerate(student.cells) if c.source.startswith("result = "))
+    assert student.cells[index].outputs == []
+    shown = student.cells[index + 1]
+    assert shown.cell_type == "markdown" and shown.source.startswith("**Expected output**")
+    assert "```text\n0.5\n```" in shown.source and "![expected figure](attachment:" in shown.source
+    assert list(shown.attachments.values()) == [{"image/png": figure}]
+    nbformat.validate(student)

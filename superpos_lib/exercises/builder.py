@@ -10,7 +10,9 @@ every cell, with three changes:
   ``fn = check_or_reference("name", fn)``: it prints the verdict and, while the student's function
   does not pass, hands the cells below the course's reference implementation (saying so in one
   line), so the notebook runs top to bottom with every stub left as it is;
-- all outputs are cleared, and the notebook's metadata lists its exercises (for the grader).
+- all outputs are cleared, and the notebook's metadata lists its exercises (for the grader); after a cell
+  tagged ``expected-output`` a markdown cell shows that cell's output in the chapter (text and figures),
+  so students can compare their result with the expected one.
 
 The builder only ever writes inside ``<repo>/exercises/``.
 """
@@ -26,6 +28,7 @@ __all__ = ["stub_source", "student_notebook", "has_exercises", "render", "build"
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
+EXPECTED_TAG = "expected-output"  # a chapter cell whose output the student notebook shows as the expected one
 OUT_DIR_NAME = "exercises"
 METADATA_KEY = "superpos"
 _STUB_MESSAGE = "Exercise: replace this line with your implementation."
@@ -129,6 +132,26 @@ def _text(source) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
+def expected_output_cell(cell, index: int):
+    """A markdown cell showing a chapter cell's outputs (text and PNG figures) as the expected result."""
+    import nbformat
+
+    parts, attachments = ["**Expected output** (from the reference solution; yours should look like it):"], {}
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        text = output.get("text", "") if output.get("output_type") == "stream" else data.get("text/plain", "")
+        if "image/png" in data:
+            name = f"expected-{index}-{len(attachments)}.png"
+            attachments[name] = {"image/png": data["image/png"]}
+            parts.append(f"![expected figure](attachment:{name})")
+        elif text:
+            parts.append("```text\n" + ("".join(text) if isinstance(text, list) else text).rstrip("\n") + "\n```")
+    new = nbformat.v4.new_markdown_cell("\n\n".join(parts), id=f"expected-output-{index}")
+    if attachments:
+        new["attachments"] = attachments
+    return new
+
+
 def student_notebook(chapter, chapter_name: str):
     """Return the student version (an ``nbformat`` notebook) of a chapter notebook."""
     import nbformat
@@ -152,8 +175,9 @@ def student_notebook(chapter, chapter_name: str):
     )
     cells = [header]
     imported = False
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         tags = list(cell.get("metadata", {}).get("tags", []))
+        expected = expected_output_cell(cell, index) if cell.cell_type == "code" and EXPECTED_TAG in tags else None
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
@@ -168,6 +192,8 @@ def student_notebook(chapter, chapter_name: str):
             cell.metadata.pop("tags", None)
         cell.metadata.pop("execution", None)
         cells.append(cell)
+        if expected is not None:
+            cells.append(expected)
     nb.cells = cells
     nb.metadata.pop("widgets", None)  # saved widget state (pre-rendered frames): students run the cells
     nb.metadata[METADATA_KEY] = {"chapter": chapter_name, "exercises": exercise_names(nb)}
