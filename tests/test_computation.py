@@ -75,7 +75,7 @@ def test_training_lowers_loss_and_is_batched():
     g = torch.Generator().manual_seed(0)
     model = AbsValueModel(4, 4, n_instances=2, generator=g)
     history = train_abs_model(model, torch.tensor([[1.0], [0.2]]), 0.9 ** torch.arange(4.0), steps=300,
-                              batch_size=256, lr=1e-2, generator=g, progress=False)
+                              batch_size=256, lr=1e-2, start_steps=0, generator=g, progress=False)
     assert history.shape == (31, 2)  # logged every 10 steps and at the last one
     assert (history[-2:].mean(0) < 0.5 * history[:2].mean(0)).all()
 
@@ -188,8 +188,12 @@ def test_best_instances_and_motif():
     best, best_loss = best_instances(model, loss, 2)
     assert best.n_instances == 2 and best_loss.tolist() == [2.0, 1.0]
     assert best.W1[:, 0, 0].tolist() == [2.0, 1.0]
-    with pytest.raises(ValueError, match="repeats"):
+    with pytest.raises(ValueError, match="configs"):
         best_instances(model, loss, 3)
+    labelled, labelled_loss = best_instances(model, loss, torch.tensor([0, 0, 0, 1]))  # 3 restarts, then 1
+    assert labelled_loss.tolist() == [1.0, 4.0] and labelled.W1[:, 0, 0].tolist() == [1.0, 3.0]
+    with pytest.raises(ValueError, match="configs"):
+        best_instances(model, loss, torch.tensor([0, 0, 2, 2]))
     # TMS's asymmetric superposition: W1 = (2, -1/2), W2 = (1/2, 2), and a neuron inhibiting b
     motif = AbsValueModel(2, 2)
     with torch.no_grad():
@@ -203,3 +207,31 @@ def test_best_instances_and_motif():
     assert asymmetric_superposition(_exact_model(3, 1)) == []  # pairs are not asymmetric
     with pytest.raises(ValueError, match="instance"):
         asymmetric_superposition(motif, instance=1)
+
+
+def test_start_phase_is_denser_and_optional():
+    model = AbsValueModel(3, 2)
+    assert train_abs_model(model, 0.5, steps=20, batch_size=8, start_steps=7, progress=False).shape == (3, 1)
+    with pytest.raises(ValueError, match="start_factor"):
+        train_abs_model(model, 0.5, steps=1, start_factor=0.5, progress=False)
+    with pytest.raises(ValueError, match="start_steps"):
+        train_abs_model(model, 0.5, steps=1, start_steps=-1, progress=False)
+
+
+def test_defaults_reach_the_converged_regime():
+    """The documented claim: with the defaults, the best of 4 restarts matches the no-superposition
+    optimum at p = 1 and beats it at p = 0.1 (n = 20, m = 8, I = 0.7^j)."""
+    n, m, restarts = 20, 8, 4
+    importance = 0.7 ** torch.arange(float(n))
+    ps = torch.tensor([1.0, 0.1])
+    p = ps.repeat(restarts)[:, None]
+    g = torch.Generator().manual_seed(0)
+    model = AbsValueModel(n, m, len(p), generator=g)
+    train_abs_model(model, p, importance, generator=g, progress=False)
+    best, loss = best_instances(model, evaluate_abs_model(model, p, importance), restarts)
+    baseline = no_superposition_loss(ps[:, None], importance, m)
+    assert loss[0] <= 1.01 * baseline[0]  # p = 1: no better solution exists among monosemantic ones
+    assert loss[1] < 0.95 * baseline[1]  # p = 0.1: computing in superposition beats it
+    reduction = loss_reduction(evaluate_abs_model(best, ps[:, None], importance, per_feature=True), ps[:, None])
+    assert (reduction[0, :4] > 0.97).all()  # p = 1: the four most important features get exact pairs
+    assert (reduction[1] > 0.5).sum() > m // 2  # p = 0.1: more than m/2 features computed
