@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 REQS   := requirements.txt $(wildcard requirements-real.txt requirements-nodeps.txt) pyproject.toml
 
-.PHONY: book js test unit notebooks build-check browser exercises clean
+.PHONY: book js test unit notebooks build-check browser colab bounds exercises clean
 
 $(STAMP): $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ js:
 
 # Unit tests on two workers, one thread each (two torch processes with two threads each thrash 2 cores).
 unit: $(STAMP)
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist loadfile -m "not browser" tests
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist loadfile -m "not browser and not colab" tests
 
 # Chapters run one at a time with both cores; only cells tagged nbval-check-output are compared.
 notebooks: $(STAMP)
@@ -42,7 +42,17 @@ browser: $(STAMP)
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || true
 	$(BIN)/pytest -q -m browser tests/test_browser.py
 
-test: unit notebooks build-check browser
+# Colab as it runs: every student notebook in an empty folder on a fresh venv without superpos_lib, the
+# setup cell installing it from the repository URL (git rewrites it to this checkout's HEAD).
+colab: $(STAMP)
+	$(BIN)/pytest -q -m colab tests/test_colab.py
+
+# pyproject.toml's lower bounds hold: the unit tests with the oldest numpy, scipy, matplotlib, tqdm and
+# ipywidgets it allows, next to the pinned torch (one venv in _build/venv-bounds, one thread).
+bounds:
+	$(PYTHON) tools/install_bounds.py
+
+test: unit notebooks build-check browser colab bounds
 
 exercises: $(STAMP)
 	$(BIN)/python -m superpos_lib.exercises build

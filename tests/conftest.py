@@ -13,3 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def repo_root() -> Path:
     return ROOT
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "colab: executes every student notebook on a simulated bare Colab runtime "
+                                       "(slow; make colab)")
