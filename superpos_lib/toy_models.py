@@ -461,8 +461,8 @@ def two_feature_phase_boundary(relative_importance) -> torch.Tensor:
     ``relative_importance``: positive tensor, any shape -> same shape (float64).
     """
     r = _validate.real_values("relative_importance", relative_importance)
-    if not torch.isfinite(r).all() or (r <= 0).any():
-        raise ValueError("relative_importance must be positive and finite")
+    if not torch.isfinite(r).all() or (r <= 0).any() or r.numel() == 0:
+        raise ValueError("relative_importance must hold at least one value, each positive and finite")
     return torch.where(r <= 1, 4 * r / (2 + 5 * r), 4 / (5 + 2 * r))
 
 
@@ -765,7 +765,7 @@ def readout_flip_radius(W: torch.Tensor, b: torch.Tensor, *, threshold: float = 
     ``W``: ``(n_instances, d, n)``, ``b``: ``(n_instances, n)``. Returns ``(n_instances, n)``
     float64: the radius for each feature ``i``, NaN where feature ``i`` alone is not read out.
     """
-    _validate.tensor("W", W, ndim=3)
+    _validate.non_empty("W", _validate.tensor("W", W, ndim=3))
     _validate.tensor("b", b, ndim=2)
     threshold = _validate.positive_float("threshold", threshold)
     I, _, n = W.shape

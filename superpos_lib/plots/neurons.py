@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 from .. import _validate as v
@@ -35,8 +36,17 @@ def importance_colorbar(fig: plt.Figure, axes, importance, *, label: str = "impo
     """One labelled colourbar (``IMPORTANCE_CMAP``, bright yellow = most important) for the
     ``axes`` (one Axes or a list) of ``fig``; ``importance``: one value per feature."""
     import matplotlib as mpl
+    from matplotlib.figure import Figure
 
-    importance = torch.as_tensor(importance, dtype=torch.float64).flatten()
+    from matplotlib.axes import Axes
+
+    v.instance("fig", fig, Figure, "matplotlib Figure")
+    if not (isinstance(axes, Axes) or (isinstance(axes, (list, tuple, np.ndarray)) and len(axes)
+                                       and all(isinstance(a, Axes) for a in np.ravel(np.asarray(axes, dtype=object))))):
+        raise ValueError(f"axes must be a matplotlib Axes or a list of them, got {type(axes).__name__}")
+    importance = v.real_values("importance", importance).flatten()
+    if importance.numel() == 0:
+        raise ValueError("importance must hold one value per feature, got none")
     _, norm = _importance_colors(importance, importance.numel())
     mappable = mpl.cm.ScalarMappable(norm=norm, cmap=IMPORTANCE_CMAP)
     return fig.colorbar(mappable, ax=axes, fraction=0.04, pad=0.02, label=label)

@@ -34,6 +34,29 @@ DIMENSIONALITY_FRACTIONS = {
 }
 
 
+def _values(name: str, x, **kwargs) -> np.ndarray:
+    """A checked argument (number, sequence or tensor; finite) as a float64 array."""
+    return _validate.real_values(name, x, **kwargs).cpu().numpy()
+
+
+def _probability_values(feature_probability) -> np.ndarray:
+    """``feature_probability`` as a non-empty 1-d array with every value in (0, 1]."""
+    p = _values("feature_probability", feature_probability, ndim=1)
+    if p.size == 0 or (p <= 0).any() or (p > 1).any():
+        raise ValueError("feature_probability must hold at least one value, each in (0, 1]")
+    return p
+
+
+def _optional_curve(name: str, value, length: int) -> np.ndarray | None:
+    """An optional ``(length,)`` curve drawn against the x values."""
+    if value is None:
+        return None
+    y = _values(name, value, ndim=1)
+    if y.shape != (length,):
+        raise ValueError(f"{name} must have shape ({length},), one value per x value, got {y.shape}")
+    return y
+
+
 def _np(x) -> np.ndarray:
     return x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
 
@@ -276,6 +299,9 @@ def plot_phase_diagram(relative_importance, feature_probability, phase, *, analy
     maps = [("trained models", _validate.real_values("phase", phase, integer=True).cpu().numpy())]
     if analytic_phase is not None:
         maps.append((analytic_title, _validate.real_values("analytic_phase", analytic_phase, integer=True).cpu().numpy()))
+    for (title, m), name in zip(maps, ("phase", "analytic_phase")):
+        if not np.isin(m, np.arange(-1, len(names))).all():
+            raise ValueError(f"{name} must hold phase codes -1 (other) to {len(names) - 1} (see two_feature_phase)")
     for title, m in maps:
         if m.shape != (len(p), len(r)):
             raise ValueError(f"phase maps must have shape (len(feature_probability), len(relative_importance)) = "
@@ -374,15 +400,16 @@ def plot_phase_crossing(feature_probability, losses: Mapping[str, torch.Tensor],
     ``feature_probability``: ``(n_p,)``; ``losses``: label -> ``(n_p,)`` (a label starting with
     "trained" is drawn as points); ``weight``: ``(n_p,)``.
     """
-    p = _np(feature_probability)
-    if p.ndim != 1 or not losses:
+    p = _probability_values(feature_probability)
+    if p.ndim != 1 or not isinstance(losses, Mapping) or not losses:
         raise ValueError("feature_probability must be 1-d and losses must map labels to (n_p,) tensors")
+    _optional_curve("weight", weight, len(p))
     x = 1 / p
     ncols = 2 if weight is not None else 1
     fig, axes = plt.subplots(1, ncols, figsize=(5.2 * ncols, 3.6), squeeze=False)
     ax = axes[0, 0]
     for k, (label, L) in enumerate(losses.items()):
-        L = _np(L)
+        L = _values(f"losses[{label!r}]", L)
         if L.shape != p.shape:
             raise ValueError(f"losses[{label!r}] must have shape {p.shape}, got {L.shape}")
         if label.startswith("trained"):
@@ -412,13 +439,14 @@ def plot_loss_terms(feature_probability, terms: Mapping[str, torch.Tensor], *, t
     """The loss on one-feature inputs split into its terms (see
     :func:`superpos_lib.toy_models.one_sparse_loss_terms`), against sparsity. ``terms``: label ->
     ``(n_p,)``; ``total``: optional ``(n_p,)`` drawn as points (e.g. the measured loss)."""
-    p = _np(feature_probability)
-    if not terms:
+    p = _probability_values(feature_probability)
+    if not isinstance(terms, Mapping) or not terms:
         raise ValueError("terms must map at least one label to a tensor")
+    _optional_curve("total", total, len(p))
     x = 1 / p
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for (label, v), ls in zip(terms.items(), ["-", "-", "--", ":", "-."]):
-        v = _np(v)
+        v = _values(f"terms[{label!r}]", v)
         if v.shape != p.shape:
             raise ValueError(f"terms[{label!r}] must have shape {p.shape}, got {v.shape}")
         ax.plot(x, v, ls=ls, marker="o", ms=3, label=label)
@@ -436,9 +464,17 @@ def plot_dimensionality_dynamics(steps, D: torch.Tensor, loss=None, *, loss_step
     """Learning dynamics: every feature's dimensionality ``D_i`` against training step (top), and the
     loss (bottom). ``steps``: ``(k,)``; ``D``: ``(k, n_features)``; ``loss``: ``(m,)`` at
     ``loss_steps`` ``(m,)``."""
-    t, D = _np(steps), _np(D)
+    t, D = _values("steps", steps), _values("D", D)
     if D.ndim != 2 or D.shape[0] != t.shape[0]:
         raise ValueError(f"D must have shape (len(steps), n_features) = ({len(t)}, n), got {D.shape}")
+    if loss is not None:
+        loss_len = len(_values("loss", loss, ndim=1))
+        if loss_len == 0:
+            raise ValueError("loss must hold at least one value")
+        if loss_steps is not None:
+            _optional_curve("loss_steps", loss_steps, loss_len)
+    elif loss_steps is not None:
+        raise ValueError("loss_steps must be None when loss is None")
     rows = 2 if loss is not None else 1
     fig, axes = plt.subplots(rows, 1, figsize=(7, 2.6 * rows + 0.6), sharex=True, squeeze=False)
     ax = axes[0, 0]
@@ -462,12 +498,12 @@ def plot_dimensionality_dynamics(steps, D: torch.Tensor, loss=None, *, loss_step
 def plot_vulnerability(feature_probability, curves: Mapping[str, torch.Tensor], *, ylabel: str) -> plt.Figure:
     """One or more quantities against sparsity on one axis (e.g. adversarial vulnerability next to
     ``1 / D*``). ``curves``: label -> ``(n_p,)``."""
-    p = _np(feature_probability)
-    if not curves:
+    p = _probability_values(feature_probability)
+    if not isinstance(curves, Mapping) or not curves:
         raise ValueError("curves must map at least one label to a tensor")
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for (label, v), m in zip(curves.items(), "os^dv"):
-        v = _np(v)
+        v = _values(f"curves[{label!r}]", v)
         if v.shape != p.shape:
             raise ValueError(f"curves[{label!r}] must have shape {p.shape}, got {v.shape}")
         ax.plot(1 / p, v, marker=m, ms=3.5, label=label)
@@ -483,9 +519,11 @@ def plot_nonuniform(ratio, D: torch.Tensor, norms: torch.Tensor, *, xlabel: str,
     its dimensionality and norm and the other features' (left: ``D_i``, right: ``||W_i||``).
     ``ratio``: ``(k,)``; ``D``, ``norms``: ``(k, n_features)``, the varied feature first.
     ``snap``: optional ratio to mark with a vertical line."""
-    x, D, N = _np(ratio), _np(D), _np(norms)
+    x, D, N = _values("ratio", ratio), _values("D", D), _values("norms", norms)
     if D.shape != N.shape or D.ndim != 2 or D.shape[0] != x.shape[0]:
         raise ValueError(f"D and norms must have shape (len(ratio), n_features), got {D.shape} and {N.shape}")
+    if snap is not None:
+        _validate.finite_float("snap", snap)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     for ax, Y, lab in ((axes[0], D, "feature dimensionality D_i"), (axes[1], N, "norm ‖W_i‖")):
         ax.plot(x, Y[:, 1:], color="0.6", lw=1, marker=".", ms=3)
