@@ -28,20 +28,23 @@ __all__ = ["stub_source", "student_notebook", "has_exercises", "render", "build"
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
+ANSWER_TAG = "answer"  # with "solution": the cell gives an answer (name = value) to a predict/interpret exercise
 EXPECTED_TAG = "expected-output"  # a chapter cell whose output the student notebook shows as the expected one
 OUT_DIR_NAME = "exercises"
 METADATA_KEY = "superpos"
 _STUB_MESSAGE = "Exercise: replace this line with your implementation."
-_CHECK_CALL = re.compile(r"""\bcheck(?:_or_reference)?\(\s*["'](\w+)["']""")
+_CHECK_CALL = re.compile(r"""\bcheck(?:_or_reference|_answer)?\(\s*["'](\w+)["']""")
 _FALLBACK_COMMENT = "# Your function if it passes its check; otherwise the course's reference, so the cells below still run."
 
 
-def stub_source(source: str) -> str:
+def stub_source(source: str, *, answers: bool = False) -> str:
     """Turn a solution cell's source into the student's stub.
 
     Imports and every top-level function definition are kept; each function keeps its
-    decorators, signature and docstring, and its body becomes ``raise NotImplementedError``.
-    Other top-level statements are dropped (they belong to the reference solution).
+    decorators, signature and docstring, and its body becomes ``raise NotImplementedError``. With
+    ``answers`` (a cell also tagged ``answer``: a predict or interpret exercise), each assignment
+    ``name = value`` becomes ``name = ...``. Other top-level statements are dropped (they belong to
+    the reference solution).
     """
     if not isinstance(source, str):
         raise ValueError(f"source must be a cell's source text (a str), got {type(source).__name__}")
@@ -51,6 +54,8 @@ def stub_source(source: str) -> str:
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             pieces.append("\n".join(lines[node.lineno - 1 : node.end_lineno]))
+        elif answers and isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            pieces.append(f"{node.targets[0].id} = ...  # your answer: replace the ... with it")
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             first_line = (node.decorator_list[0].lineno if node.decorator_list else node.lineno) - 1
             body_start = node.body[0]
@@ -59,8 +64,11 @@ def stub_source(source: str) -> str:
             header = "\n".join(lines[first_line:keep_until])
             indent = " " * body_start.col_offset
             pieces.append(f"{header}\n{indent}raise NotImplementedError({_STUB_MESSAGE!r})")
-    if not any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in tree.body):
-        raise ValueError("source: a cell tagged 'solution' must define at least one function")
+    blanks = [n for n in tree.body if isinstance(n, ast.Assign) and len(n.targets) == 1
+              and isinstance(n.targets[0], ast.Name)] if answers else []
+    if not any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in tree.body) and not blanks:
+        raise ValueError("source: a cell tagged 'solution' must define at least one function "
+                         "(or, tagged 'answer' too, give an answer: `name = value`)")
     return "\n\n\n".join(pieces) + "\n"
 
 
@@ -182,8 +190,8 @@ def student_notebook(chapter, chapter_name: str):
             cell.outputs = []
             cell.execution_count = None
             if SOLUTION_TAG in tags:
-                cell.source = stub_source(cell.source)
-                tags = [t for t in tags if t not in (SOLUTION_TAG, "hide-input")] + [EXERCISE_TAG]
+                cell.source = stub_source(cell.source, answers=ANSWER_TAG in tags)
+                tags = [t for t in tags if t not in (SOLUTION_TAG, ANSWER_TAG, "hide-input")] + [EXERCISE_TAG]
             else:
                 cell.source, imported = fallback_source(cell.source, stubs, imported)
         if tags:

@@ -59,11 +59,11 @@ class NotebookGrade:
 
 
 def _expected_exercises(nb) -> list[str]:
-    from ..checks import registered_exercises
+    from ..checks import registered_answers, registered_exercises
     from .builder import METADATA_KEY, exercise_names
 
     listed = list(nb.metadata.get(METADATA_KEY, {}).get("exercises", []))
-    known = set(registered_exercises())
+    known = set(registered_exercises()) | set(registered_answers())
     return [name for name in dict.fromkeys(listed + exercise_names(nb)) if name in known]
 
 
@@ -131,8 +131,6 @@ def grade_notebook(path: Path, *, timeout: float = DEFAULT_TIMEOUT, student: str
         raise ValueError(f"path must be the notebook's path (a str or Path), got {type(path).__name__}")
     if student is not None and not isinstance(student, str):
         raise ValueError(f"student must be a name (a str) or None, got {type(student).__name__}")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 or timeout != timeout:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     path = Path(path)
     timeout = _positive_timeout(timeout)
     student = student if student is not None else path.stem
@@ -176,6 +174,8 @@ def grade_notebook(path: Path, *, timeout: float = DEFAULT_TIMEOUT, student: str
 
 
 def _positive_timeout(timeout) -> float:
+    if isinstance(timeout, (bool, str, bytes)):
+        raise ValueError(f"timeout must be a number of seconds, got {timeout!r}")
     try:
         value = float(timeout)
     except (TypeError, ValueError):
@@ -192,8 +192,7 @@ def grade(paths: Sequence[Path | str], *, timeout: float = DEFAULT_TIMEOUT, prog
     """
     if isinstance(paths, (str, Path)) or not all(isinstance(p, (str, Path)) for p in paths):
         raise ValueError("paths must be a list of notebook paths")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0 or timeout != timeout:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    timeout = _positive_timeout(timeout)
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be a function of one line (e.g. print) or None, got {type(progress).__name__}")
     paths = [Path(p) for p in paths]
