@@ -45,12 +45,12 @@ def setup_notebook(seed: int = 0, device: str | None = None) -> "torch.device":
     import torch
 
     from . import __version__
-    from .device import get_device, seed_everything
+    from .device import resolve_device, seed_everything
     from .plots import use_course_style
 
+    chosen = resolve_device(device)  # checked first: a bad device changes nothing
     seed_everything(seed)
     use_course_style()
-    chosen = get_device(device)
     print(f"superpos_lib {__version__} | torch {torch.__version__} | device: {chosen} | seed: {seed}")
     return chosen
 
@@ -59,6 +59,8 @@ def repository_url(root: Path) -> str:
     """``repository.url`` from ``<root>/_config.yml``: the one place the repository URL is written."""
     import yaml
 
+    if not isinstance(root, (str, Path)):
+        raise ValueError(f"root must be the repository root (a str or Path), got {type(root).__name__}")
     config = Path(root) / "_config.yml"
     if not config.is_file():
         raise ValueError(f"root must be the repository root (with _config.yml); got {root}")
@@ -70,6 +72,8 @@ def repository_url(root: Path) -> str:
 
 def setup_cell_source(url: str) -> str:
     """The source of the first code cell of every notebook, installing superpos_lib from ``url``."""
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")) or any(c in url for c in "\"'\n "):
+        raise ValueError(f"url must be the repository's http(s) URL, got {url!r}")
     return _TEMPLATE.format(url=url)
 
 
@@ -98,6 +102,12 @@ def sync_notebook(nb, source: str, executed: bool) -> bool:
     """
     import nbformat
 
+    if not hasattr(nb, "cells") or not isinstance(nb.cells, list):
+        raise ValueError(f"nb must be a notebook (nbformat.read(...)), got {type(nb).__name__}")
+    if not isinstance(source, str) or not source.strip():
+        raise ValueError(f"source must be the setup cell's source (a non-empty str), got {source!r}")
+    if not isinstance(executed, bool):
+        raise ValueError(f"executed must be True or False, got {executed!r}")
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     if not code:
         raise ValueError("a notebook must have a code cell to hold the setup cell")
@@ -132,6 +142,10 @@ def sync(root: Path = Path("."), write: bool = True) -> list[Path]:
     """
     import nbformat
 
+    if not isinstance(root, (str, Path)):
+        raise ValueError(f"root must be the repository root (a str or Path), got {type(root).__name__}")
+    if not isinstance(write, bool):
+        raise ValueError(f"write must be True or False, got {write!r}")
     root = Path(root)
     source = setup_cell_source(repository_url(root))
     changed = []
