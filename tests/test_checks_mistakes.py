@@ -485,6 +485,79 @@ MISTAKES += [
 ]
 
 
+# ------------------------------------------------------------------------------------------------
+# chapter 8 (a causal language model)
+# ------------------------------------------------------------------------------------------------
+
+
+def _ce(logits, ids, mask, *, shift=True, use_mask=True, per_text=False, sign=1, pad_ok=False):
+    lg, t = (logits[:, :-1], ids[:, 1:]) if shift else (logits, ids)
+    if shift:
+        ok = mask[:, 1:].bool() if pad_ok else (mask[:, 1:] * mask[:, :-1]).bool()
+    else:
+        ok = mask.bool()
+    losses = F.cross_entropy(lg.reshape(-1, lg.shape[-1]), t.reshape(-1), reduction="none").reshape(t.shape)
+    if not use_mask:
+        return sign * losses.mean()
+    if per_text:
+        return sign * torch.stack([losses[i][ok[i]].mean() for i in range(len(losses))]).mean()
+    return sign * (losses * ok).sum() / ok.sum()
+
+
+def _splice(replace, keep_first=True, *, returns=True, keep_always=False, keep_never=False, bare=False):
+    def hook(module, args, output):
+        h = output[0] if isinstance(output, tuple) else output
+        new = replace(h)
+        if (keep_first or keep_always) and not keep_never:
+            new = torch.cat([h[:, :1], new[:, 1:]], dim=1)
+        if not returns:
+            return None
+        return (new, *output[1:]) if isinstance(output, tuple) and not bare else new
+    return hook
+
+
+def _effects(direction, W_U, gain, k, *, use_gain=True, values=False, by_abs=False, flip_bottom=False,
+             bottom_abs=False):
+    effects = W_U @ (direction * gain if use_gain else direction)
+    top = effects.abs().topk(k) if by_abs else effects.topk(k)
+    bottom = (-effects.abs()).topk(k) if bottom_abs else (-effects).topk(k)
+    top_ids = top.values if values else top.indices
+    bottom_ids = bottom.indices.flip(0) if flip_bottom else bottom.indices
+    return top_ids, bottom_ids
+
+
+MISTAKES += [
+    ("next_token_loss", lambda lg, ids, m: _ce(lg, ids, m, shift=False), "the token at the same position"),
+    ("next_token_loss", lambda lg, ids, m: _ce(lg, ids, m, shift=False, use_mask=False), "forgot the shift and the mask"),
+    ("next_token_loss", lambda lg, ids, m: _ce(lg, ids, m, use_mask=False), "predictions of padding tokens"),
+    ("next_token_loss", lambda lg, ids, m: _ce(lg, ids, m, per_text=True), "averaged each text's loss"),
+    ("next_token_loss", lambda lg, ids, m: _ce(lg, ids, m, sign=-1), "your loss is negative"),
+    ("splice_hook", lambda replace, keep_first=True: _splice(replace, keep_first, returns=False), "did not change"),
+    ("splice_hook", lambda replace, keep_first=True: _splice(replace, keep_first, keep_never=True), "first token too"),
+    ("splice_hook", lambda replace, keep_first=True: _splice(replace, keep_first, keep_always=True), "even with keep_first=False"),
+    ("splice_hook", lambda replace, keep_first=True: _splice(replace, keep_first, bare=True), "returned a bare tensor"),
+    ("splice_hook", lambda replace, keep_first=True: None, "return the hook function itself"),
+    ("logit_effects", lambda d, W, g, k: _effects(d, W, g, k, use_gain=False), "left out the final norm's gain"),
+    ("logit_effects", lambda d, W, g, k: _effects(d, W, g, k, values=True), "return the token ids"),
+    ("logit_effects", lambda d, W, g, k: _effects(d, W, g, k, by_abs=True), "ranked by |effect|"),
+    ("logit_effects", lambda d, W, g, k: _effects(d, W, g, k, flip_bottom=True), "the most negative effect first"),
+    ("logit_effects", lambda d, W, g, k: (_effects(d, W, g, k)[0], _effects(d, W, g, k, use_gain=False)[1]),
+     "left out the final norm's gain."),
+    ("logit_effects", lambda d, W, g, k: _effects(d, W, g, k, bottom_abs=True), "smallest |effect|"),
+    ("logit_effects", lambda d, W, g, k: _effects(d, W, g, k)[0], "return a pair (top, bottom)"),
+    ("random_control", lambda d, g: torch.randn(d.shape, generator=g) / torch.randn(d.shape, generator=g).norm()
+     * 0 + (lambda r: r / r.norm())(torch.randn(d.shape, generator=g)), "has norm 1"),
+    ("random_control", lambda d, g: torch.randn(d.shape, generator=g), "normalise the random vector"),
+    ("random_control", lambda d, g: d + 0.01 * torch.randn(d.shape, generator=g) * 0, "points (almost) along"),
+    ("random_control", lambda d, g: (lambda r: r / r.norm() * d.norm())(torch.randn(d.shape)), "seeded the same way"),
+    ("random_control", lambda d, g: (lambda r: r / r.norm() * d.norm())(torch.rand(d.shape, generator=g)),
+     "share a common part"),
+    ("random_control", lambda d, g: d.flip(0) * torch.ones(()), "different seeds gave the same direction"),
+    ("random_control", lambda d, g: torch.full(d.shape, float("nan")), "NaN or infinite"),
+    ("random_control", lambda d, g: torch.randn(3, generator=g), "same shape as direction"),
+]
+
+
 @pytest.mark.parametrize("exercise, answer, message", MISTAKES,
                          ids=[f"{e}-{i}" for i, (e, _, _) in enumerate(MISTAKES)])
 def test_typical_mistake_gets_its_message(exercise, answer, message):
@@ -588,6 +661,17 @@ VARIANTS = [
     ("top_activating", lambda a, k: (lambda s: (s.values[:, :k], s.indices[:, :k]))(a.T.sort(-1, descending=True))),
     ("top_activating", _np(lambda a, k: (lambda idx: (np.take_along_axis(a, idx, 0).T, idx.T))(
         np.argsort(-a, axis=0, kind="stable")[:k]))),
+]
+
+
+VARIANTS += [
+    ("next_token_loss", lambda lg, ids, m: float(_ce(lg.double(), ids, m))),
+    ("next_token_loss", lambda lg, ids, m: (lambda ok: -(lg[:, :-1].log_softmax(-1).gather(-1, ids[:, 1:, None])[..., 0]
+                                                          * ok).sum() / ok.sum())((m[:, 1:] * m[:, :-1]).float())),
+    ("splice_hook", lambda replace, keep_first=True: _splice(replace, keep_first)),
+    ("logit_effects", lambda d, W, g, k: (lambda e: (e.argsort(descending=True)[:k], e.argsort()[:k]))(W @ (d * g))),
+    ("random_control", lambda d, g: (lambda r: r * (d.norm() / r.norm()))(torch.randn(d.shape, generator=g,
+                                                                                      dtype=torch.float64))),
 ]
 
 

@@ -280,14 +280,15 @@ def check_splice_hook(fn):
             finally:
                 handle.remove()
             kind = "a block that returns a tuple" if tuple_block else "a block that returns a tensor"
+            diagnoses = {"your hook did not change the model's output: a forward hook changes it only by "
+                         "returning the new output (return it, with the same structure as `output`).": clean}
+            if keep_first:  # each case names only the mistake that gives a different output from the right one
+                diagnoses["you replaced the first token too: with keep_first=True position 0 (the attention "
+                          "sink) must keep its original hidden state."] = everywhere
+            else:
+                diagnoses["you kept the first token even with keep_first=False."] = expected
             compare(got, want, what=f"the model's output with your hook on {kind} (keep_first={keep_first})",
-                    diagnoses={
-                        "your hook did not change the model's output: a forward hook changes it only by "
-                        "returning the new output (return it, with the same structure as `output`).": clean,
-                        "you replaced the first token too: with keep_first=True position 0 (the attention "
-                        "sink) must keep its original hidden state.": everywhere,
-                        "you kept the first token even with keep_first=False.": expected,
-                    })
+                    diagnoses=diagnoses)
 
 
 def logit_effects_reference(direction, W_U, gain, k):
@@ -355,19 +356,20 @@ def check_random_control(fn):
     if abs(float(got.norm()) - float(direction.norm())) > 1e-4 * float(direction.norm()):
         raise Mismatch(f"your direction has norm {float(got.norm()):.3f}, the original {float(direction.norm()):.3f}: "
                        "normalise the random vector, then scale it to the original's norm.")
-    cos = float(got @ direction / (got.norm() * direction.norm()))
+    cos = float(got.double() @ direction.double() / (got.double().norm() * direction.double().norm()))
     if abs(cos) > 0.9:
         raise Mismatch("your direction points (almost) along the original: draw a new random vector, "
                        "do not rescale or perturb the original.")
     again = torch.as_tensor(call_student(fn, direction.clone(), torch.Generator().manual_seed(7)))
-    if not torch.allclose(again, got):
+    if again.shape != got.shape or not torch.allclose(again.double(), got.double()):
         raise Mismatch("two calls with generators seeded the same way gave different directions: draw the "
                        "random numbers from the generator you are given (torch.randn(..., generator=generator)).")
     other = torch.as_tensor(call_student(fn, direction.clone(), torch.Generator().manual_seed(8)))
-    if torch.allclose(other, got):
+    if other.shape == got.shape and torch.allclose(other.double(), got.double()):
         raise Mismatch("generators with different seeds gave the same direction: the result must be random.")
     # isotropy: over many draws, the mean direction is near zero and no coordinate is favoured
-    draws = torch.stack([torch.as_tensor(fn(direction, torch.Generator().manual_seed(100 + i))) for i in range(300)])
+    draws = torch.stack([torch.as_tensor(call_student(fn, direction.clone(), torch.Generator().manual_seed(100 + i)))
+                         .double() for i in range(300)])
     unit = draws / draws.norm(dim=1, keepdim=True)
     if unit.mean(0).norm() > 0.25:
         raise Mismatch("your random directions share a common part (their average is far from zero): draw "
