@@ -80,11 +80,9 @@ class AbsValueModel(torch.nn.Module):
         k = v.positive_int("n_instances", n_instances)
         if not isinstance(hidden_bias, bool):
             raise ValueError(f"hidden_bias must be True or False, got {hidden_bias!r}")
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-        device = resolve_device(device) if generator is None else torch.device(generator.device)
+        device = v.sampling_device(device, generator)  # checks both; the generator's device wins
         std = math.sqrt(2.0 / (n + m))
         self.hidden_bias = hidden_bias
         self.W1 = torch.nn.Parameter(torch.randn(k, m, n, generator=generator, device=device, dtype=dtype) * std)
@@ -140,6 +138,7 @@ def abs_loss(y: torch.Tensor, x: torch.Tensor, importance: torch.Tensor | None =
     x = v.tensor("x", x, ndim=3)
     if y.shape != x.shape:
         raise ValueError(f"y must have the shape of x {tuple(x.shape)}, got {tuple(y.shape)}")
+    v.non_empty("x", x, 0, "sample (an empty batch has no mean loss)")
     if importance is None:
         importance = torch.ones((), dtype=x.dtype, device=x.device)
     else:
@@ -301,11 +300,8 @@ def train_abs_model(model: AbsValueModel, feature_probability, importance=None, 
         raise ValueError(f"start_factor must be at least 1 (the first phase is denser), got {start_factor}")
     start_steps = steps // 2 if start_steps is None else v.non_negative_int("start_steps", start_steps)
     log_every = v.positive_int("log_every", log_every)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     device = model.W1.device
-    if generator is not None and torch.device(generator.device) != device:
-        raise ValueError(f"generator must be on the model's device {device}, got {generator.device}")
+    v.generator_on("generator", generator, device)
     p, importance = _model_inputs(model, feature_probability, importance)
     phases = [((p * start_factor).clamp(max=1.0), start_steps)] if start_steps and start_factor > 1 else []
     phases.append((p, steps))
@@ -403,10 +399,10 @@ def no_superposition_loss(feature_probability, importance, d_hidden: int) -> tor
 
 
 def _baseline_args(feature_probability, importance):
-    p = torch.as_tensor(feature_probability, dtype=torch.float64)
-    importance = torch.as_tensor(importance, dtype=torch.float64)
-    if importance.ndim < 1:
-        raise ValueError("importance must have a feature axis (..., n_features)")
+    p = v.real_values("feature_probability", feature_probability)
+    importance = v.real_values("importance", importance, finite=False)
+    if importance.ndim < 1 or importance.shape[-1] == 0:
+        raise ValueError("importance must have a feature axis with at least one feature (..., n_features)")
     try:
         p, importance = torch.broadcast_tensors(p, importance)
     except RuntimeError:
@@ -426,7 +422,7 @@ def loss_reduction(per_feature_loss: torch.Tensor, feature_probability) -> torch
     ``per_feature_loss``: ``(n_instances, n)`` from ``evaluate_abs_model(..., per_feature=True)``;
     ``feature_probability`` broadcasts to it. Returns ``(n_instances, n)``.
     """
-    per_feature_loss = v.tensor("per_feature_loss", per_feature_loss, ndim=2)
+    per_feature_loss = v.non_empty("per_feature_loss", v.tensor("per_feature_loss", per_feature_loss, ndim=2))
     p = v.probability_tensor("feature_probability", feature_probability, tuple(per_feature_loss.shape),
                              dtype=per_feature_loss.dtype, device=per_feature_loss.device)
     return 1 - per_feature_loss / _variance_abs(p)
@@ -454,7 +450,9 @@ def best_instances(model: AbsValueModel, loss: torch.Tensor, configs) -> tuple[A
                              f"got {repeats}")
         labels = torch.arange(model.n_instances) % (model.n_instances // repeats)
     else:
-        labels = torch.as_tensor(configs).cpu()
+        if not isinstance(configs, torch.Tensor):
+            raise ValueError(f"configs must be a number of restarts or a tensor of labels, got {type(configs).__name__}")
+        labels = configs.cpu()
         if labels.shape != (model.n_instances,) or labels.is_floating_point() or labels.min() < 0:
             raise ValueError(f"configs must be a number of restarts or one non-negative integer label per "
                              f"instance ({model.n_instances}), got {configs!r}")

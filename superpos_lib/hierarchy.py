@@ -46,6 +46,24 @@ class HierarchicalFeatures:
     p_child: float
     generator: torch.Generator
 
+    def __post_init__(self):
+        V.positive_int("n_parents", self.n_parents)
+        V.positive_int("n_children", self.n_children)
+        n = self.n_parents * (1 + self.n_children)
+        V.non_empty("directions", V.tensor("directions", self.directions, ndim=2))
+        if self.directions.shape[0] != n:
+            raise ValueError(f"directions must have n_parents * (1 + n_children) = {n} rows, got shape "
+                             f"{tuple(self.directions.shape)}")
+        if (not isinstance(self.parent_of, torch.Tensor) or self.parent_of.is_floating_point()
+                or self.parent_of.shape != (n,)):
+            raise ValueError(f"parent_of must be an integer tensor of shape ({n},), one parent index per feature")
+        V.finite_float("p_parent", self.p_parent, low=0, high=1, low_open=True)
+        V.finite_float("p_child", self.p_child, low=0, high=1 / self.n_children, low_open=True)
+        if not isinstance(self.generator, torch.Generator):
+            V.generator("generator", self.generator)
+            raise ValueError("generator must be a torch.Generator (the sampler's own), got None")
+        V.generator_on("generator", self.generator, self.directions.device)
+
     @property
     def d(self) -> int:
         return self.directions.shape[1]
@@ -56,6 +74,7 @@ class HierarchicalFeatures:
 
     def children(self, parent: int) -> torch.Tensor:
         """Feature indices of ``parent``'s children: ``(n_children,)``."""
+        V.int_in_range("parent", parent, 0, self.n_parents)
         start = self.n_parents + parent * self.n_children
         return torch.arange(start, start + self.n_children, device=self.directions.device)
 
@@ -106,6 +125,7 @@ def _check(latents, coefficients, hier):
     if not isinstance(hier, HierarchicalFeatures):
         raise ValueError(f"hier must be a HierarchicalFeatures, got {type(hier).__name__}")
     V.tensor("latents", latents, ndim=(2, 3))
+    V.non_empty("latents", latents, -2, "sample")
     V.tensor("coefficients", coefficients, ndim=2)
     if coefficients.shape != (latents.shape[-2], hier.n_features):
         raise ValueError(f"coefficients must have shape (n_samples, n_features) = ({latents.shape[-2]}, {hier.n_features}), "

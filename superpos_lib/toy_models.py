@@ -796,5 +796,10 @@ def two_feature_expected_loss(params: torch.Tensor, relative_importance, feature
         raise ValueError(f"params must have shape (..., 4) = (w1, w2, b1, b2), got {tuple(params.shape)}")
     _validate.positive_int("grid", grid)
     r, p = _phase_arguments(relative_importance, feature_probability)
+    try:
+        torch.broadcast_shapes(r.shape, params.shape[:-1])
+    except RuntimeError:
+        raise ValueError(f"feature_probability and relative_importance {tuple(r.shape)} must broadcast with "
+                         f"params[..., 0] {tuple(params.shape[:-1])}") from None
     u = (torch.arange(grid, dtype=torch.float64) + 0.5) / grid
     return _antipodal_loss(params.double(), r, p, u)

@@ -25,9 +25,18 @@ def _threshold(value) -> float:
     return float(value)
 
 
-def _activations(latents, coefficients, learned=None):
+def _activations(latents, coefficients, learned=None, true=None):
     V.tensor("latents", latents, ndim=(2, 3))
     V.tensor("coefficients", coefficients, ndim=2)
+    if latents.shape[-2] < 2:
+        raise ValueError(f"latents must hold at least 2 samples, got shape {tuple(latents.shape)}")
+    if learned is not None:
+        V.tensor("learned", learned, ndim=(2, 3))
+    if true is not None:
+        V.tensor("true", true, ndim=(2, 3))
+        if true.shape[-2] != coefficients.shape[1]:
+            raise ValueError(f"true must have one row per column of coefficients ({coefficients.shape[1]} features), "
+                             f"got shape {tuple(true.shape)}")
     if latents.shape[-2] != coefficients.shape[0]:
         raise ValueError(f"coefficients must have one row per sample ({latents.shape[-2]}), got shape {tuple(coefficients.shape)}")
     if latents.shape[-2] < 2:
@@ -81,7 +90,7 @@ def firing_f1(latents: torch.Tensor, coefficients: torch.Tensor, learned: torch.
     """F1 of "the matched latent fires" against "the feature is present", per true feature (the
     matched latent is the one with the best decoder cosine), averaged over features unless
     ``per_feature``. Returns a scalar or ``(I,)`` (``(…, n_true)`` with ``per_feature``)."""
-    _activations(latents, coefficients, learned)
+    _activations(latents, coefficients, learned, true)
     idx = matched_latents(learned, true)                                # (..., n_true)
     fired = torch.gather(latents, -1, idx.unsqueeze(-2).expand(*latents.shape[:-1], idx.shape[-1])) > 0
     present = coefficients > 0
@@ -100,7 +109,7 @@ def activation_slope(latents: torch.Tensor, coefficients: torch.Tensor, learned:
     its cosine with the feature (``z`` is multiplied by ``cos``), so a slope of 1 means the feature
     is reconstructed at its full size; below 1 is shrinkage. Returns ``(n_true,)`` or ``(I, n_true)``
     (NaN for a feature never present)."""
-    _activations(latents, coefficients, learned)
+    _activations(latents, coefficients, learned, true)
     cos = cosine_matrix(learned, true)                                  # (..., n_true, d_sae)
     best, idx = cos.max(-1)                                             # (..., n_true)
     z = torch.gather(latents, -1, idx.unsqueeze(-2).expand(*latents.shape[:-1], idx.shape[-1]))
