@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / "_build" / "venv-bounds"
 AT_LOWER_BOUND = ["numpy", "scipy", "matplotlib", "tqdm", "ipywidgets"]
 PINNED = ["torch"]  # at requirements.txt's version, as the book runs it
-TEST_TOOLS = ["pytest", "nbformat", "pyyaml", "pillow", "scikit-learn"]  # what tests/ imports besides the library
+# what tests/ needs besides the library (nbclient and ipykernel: the grader's tests run notebooks)
+TEST_TOOLS = ["pytest", "nbformat", "pyyaml", "pillow", "scikit-learn", "nbclient", "ipykernel"]
 
 
 def lower_bounds() -> dict[str, str]:
