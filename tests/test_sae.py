@@ -184,7 +184,7 @@ def test_fast_training_matches_autograd_training(act, k, extra):
     assert torch.allclose(ha["loss"], hb["loss"], rtol=1e-3, atol=1e-5)
     assert torch.equal(ha["resampled"], hb["resampled"])
     assert torch.allclose(a.W_dec.norm(dim=-1), torch.ones(2, 48), atol=1e-5)
-    assert set(ha) == {"step", "loss", "mse", "l0", "fve", "dead_fraction", "aux", "resampled"}
+    assert set(ha) == {"step", "loss", "mse", "l0", "fve", "dead_fraction", "aux", "resampled", "revived"}
     assert ha["step"].tolist() == [0, 5, 10, 15, 20, 24] and ha["mse"].shape == (6, 2)
 
 

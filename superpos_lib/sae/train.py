@@ -97,6 +97,8 @@ class _Run:
     params: list = field(default_factory=list)
     aux_scale: float = 1.0
     last_fired: torch.Tensor | None = None
+    was_dead: torch.Tensor | None = None
+    revived: torch.Tensor | None = None
     resampled: torch.Tensor | None = None
     log: dict = field(default_factory=dict)
 
@@ -168,6 +170,9 @@ def _update(run: _Run, grads) -> None:
 
 
 def _track_firing(run: _Run, step: int, fired: torch.Tensor, stats) -> None:
+    """Remember when each latent last fired; count latents that fire again after being dead."""
+    run.was_dead |= (step - run.last_fired) >= run.dead_window
+    run.revived |= run.was_dead & fired
     run.last_fired = torch.where(fired, step + 1, run.last_fired)
     if run.sae.activation == "batchtopk" and stats is not None and "min_kept" in stats:
         batchtopk.update_threshold(run.sae, stats["min_kept"])
@@ -273,8 +278,9 @@ def train_sae(
     Returns a history: ``step (n_logs,)`` and, each ``(n_logs, I)``: ``loss``, ``mse`` (mean squared
     error summed over coordinates), ``l0`` (mean active latents per sample), ``fve`` (fraction of
     variance explained on the batch), ``dead_fraction``, ``aux`` (the normalised AuxK error for
-    TopK/BatchTopK, the gated auxiliary loss for Gated, else 0); and ``resampled (I,)`` (total
-    latents resampled).
+    TopK/BatchTopK, the gated auxiliary loss for Gated, else 0); and, each ``(I,)``, ``resampled``
+    (total latents resampled) and ``revived`` (latents that fired again after having been dead, i.e.
+    silent for ``dead_window`` steps, at some point).
     """
     if not isinstance(sae, SparseAutoencoder):
         raise ValueError(f"sae must be a SparseAutoencoder, got {type(sae).__name__}")
@@ -324,6 +330,8 @@ def train_sae(
     _init_decoder_bias(run, data, first)
     _make_optimizer(run)
     run.last_fired = torch.zeros(I, m, dtype=torch.long, device=dev)
+    run.was_dead = torch.zeros(I, m, dtype=torch.bool, device=dev)
+    run.revived = torch.zeros(I, m, dtype=torch.bool, device=dev)
     run.resampled = torch.zeros(I, dtype=torch.long, device=dev)
     run.log = {key: [] for key in ("step", "loss", "mse", "l0", "fve", "dead_fraction", "aux")}
 
@@ -343,4 +351,5 @@ def train_sae(
     bar.close()
     history = {key: torch.stack(val) if key != "step" else torch.tensor(val) for key, val in run.log.items()}
     history["resampled"] = run.resampled
+    history["revived"] = run.revived.sum(-1)
     return history
