@@ -179,8 +179,8 @@ def plot_superposition_bars(W: torch.Tensor, feature_probability=None, *, b: tor
     WtW = (W.transpose(1, 2) @ W).numpy()
     norms, interf = feature_norms(W).numpy(), feature_interference(W).numpy()
     rows = 3 if b is not None else 2
-    fig, axes = plt.subplots(rows, I, figsize=(1.7 * I + 0.9, 2.3 * rows), squeeze=False,
-                             gridspec_kw=dict(height_ratios=[1, 1.1, 1.1][:rows]))
+    fig, axes = plt.subplots(rows, I, figsize=(1.7 * I + 0.9, 2.5 * rows), squeeze=False,
+                             gridspec_kw=dict(height_ratios=[1, 1.1, 1.1][:rows], hspace=0.45))
     cmap = plt.cm.plasma
     vmax = float(np.abs(WtW).max()) or 1.0
     ticks = sorted({0, n - 1, (n - 1) // 2})
@@ -453,8 +453,8 @@ def plot_loss_terms(feature_probability, terms: Mapping[str, torch.Tensor], *, t
     if total is not None:
         ax.plot(x, _np(total), "k*", ms=6, label="measured loss")
     sparsity_axis(ax)
-    ax.set_yscale("log")
-    ax.set_ylabel("loss on inputs with one feature present")
+    ax.set_yscale("symlog", linthresh=1e-4)  # a term can be slightly negative
+    ax.set_ylabel("loss on inputs with one feature present\n(symmetric log scale)")
     ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     return fig
