@@ -81,7 +81,7 @@ def graded(tmp_path_factory):
     paths["not_json"].write_text("print('a Python script, not a notebook')\n")
     digests = {k: hashlib.sha256(p.read_bytes()).hexdigest() for k, p in paths.items() if p.exists()}
     order = list(paths)
-    grades = dict(zip(order, grade([paths[k] for k in order], timeout=300, progress=None)))
+    grades = dict(zip(order, grade([paths[k] for k in order], timeout=300, jobs=2, progress=None)))
     hangs = _write(base / "eve", "99_demo.ipynb", _with_cell("import time\ntime.sleep(600)"))
     digests["hangs"] = hashlib.sha256(hangs.read_bytes()).hexdigest()
     paths["hangs"] = hangs
@@ -188,5 +188,7 @@ def test_grade_rejects_bad_arguments():
         grade("one.ipynb")
     with pytest.raises(ValueError, match="paths"):
         grade([])
+    with pytest.raises(ValueError, match="jobs"):
+        grade(["one.ipynb"], jobs=0)
     with pytest.raises(ValueError, match="timeout"):
         grade_notebook(ROOT / "exercises" / "00_getting_started.ipynb", timeout=0)

@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
     grade.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                        help=f"time limit per notebook in seconds (default: {DEFAULT_TIMEOUT})")
+    grade.add_argument("--jobs", type=int, default=1, metavar="N",
+                       help="notebooks graded at once, each in its own kernel (default: 1; at most the number "
+                            "of CPU cores, and set OMP_NUM_THREADS=1 when N > 1)")
     grade.add_argument("--csv", type=Path, default=None, metavar="FILE",
                        help="write one row per (notebook, exercise) to FILE")
     return parser
@@ -55,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.csv is not None and args.csv.resolve() in {p.resolve() for p in args.notebooks}:
             raise ValueError("--csv must not be one of the submitted notebooks")
-        grades = grade(args.notebooks, timeout=args.timeout, progress=lambda line: print(line, file=sys.stderr))
+        grades = grade(args.notebooks, timeout=args.timeout, jobs=args.jobs,
+                       progress=lambda line: print(line, file=sys.stderr))
         print(summary(grades))
         if args.csv is not None:
             write_csv(grades, args.csv)

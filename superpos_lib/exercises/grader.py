@@ -185,29 +185,40 @@ def _positive_timeout(timeout) -> float:
     return value
 
 
-def grade(paths: Sequence[Path | str], *, timeout: float = DEFAULT_TIMEOUT, progress=print) -> list[NotebookGrade]:
-    """Grade every notebook in ``paths`` one after the other (see :func:`grade_notebook`).
+def grade(paths: Sequence[Path | str], *, timeout: float = DEFAULT_TIMEOUT, jobs: int = 1,
+          progress=print) -> list[NotebookGrade]:
+    """Grade every notebook in ``paths`` (see :func:`grade_notebook`), ``jobs`` at a time, each in its
+    own kernel; the results come back in the order of ``paths``.
 
     ``progress`` is called with one line per notebook as it finishes (``None`` for silence).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     if isinstance(paths, (str, Path)) or not all(isinstance(p, (str, Path)) for p in paths):
         raise ValueError("paths must be a list of notebook paths")
-    timeout = _positive_timeout(timeout)
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be a function of one line (e.g. print) or None, got {type(progress).__name__}")
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("paths must name at least one notebook")
     timeout = _positive_timeout(timeout)
-    grades = []
-    for path, student in zip(paths, _student_names(paths)):
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive int (notebooks run at once), got {jobs!r}")
+
+    def one(item):
+        path, student = item
         started = time.monotonic()
         result = grade_notebook(path, timeout=timeout, student=student)
-        grades.append(result)
         if progress is not None:
             progress(f"graded {path} ({student}): {result.passed}/{len(result.verdicts)} passed, "
                      f"{result.status} [{time.monotonic() - started:.0f} s]")
-    return grades
+        return result
+
+    items = list(zip(paths, _student_names(paths)))
+    if jobs == 1:
+        return [one(item) for item in items]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, items))
 
 
 def write_csv(grades: Sequence[NotebookGrade], csv_path: Path | str) -> None:
