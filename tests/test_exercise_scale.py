@@ -25,6 +25,7 @@ KNOWN = {
     "01_superposition.ipynb": "labels 'Difficulty: 1/3 · Importance: 3/3' and titles 'Exercise 1' instead of 'Exercise 1.1'",
     "06_sparse_autoencoders.ipynb": "labels 'Difficulty 1/3, importance 3/3, 10 minutes'",
     "07_real_transformer.ipynb": "labels '(difficulty ★☆☆, importance ★★★, 10 minutes)' in the title",
+    "08_causal_language_model.ipynb": "labels '(difficulty ★☆☆, importance ★★★, 10 minutes)' in the title",
 }
 
 
