@@ -345,7 +345,8 @@ def check_random_control(fn):
     """``fn(direction, generator)`` returns a random direction of the same norm, drawn from ``generator``."""
     direction = torch.randn(64, generator=torch.Generator().manual_seed(6)) * 3.0
     got = call_student(fn, direction.clone(), torch.Generator().manual_seed(7))
-    got = torch.as_tensor(got)
+    if not isinstance(got, torch.Tensor):
+        raise Mismatch(f"return the random direction as a tensor, got {type(got).__name__}.")
     if got.shape != direction.shape:
         raise Mismatch(f"return a vector of the same shape as direction, {tuple(direction.shape)}; got {tuple(got.shape)}.")
     if not torch.isfinite(got).all():

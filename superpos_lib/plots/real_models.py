@@ -31,7 +31,7 @@ def plot_cosine_distributions(pairs_real: torch.Tensor, pairs_random: torch.Tens
     pairs_real, pairs_random = _values("pairs_real", pairs_real), _values("pairs_random", pairs_random)
     nearest_real, nearest_random = _values("nearest_real", nearest_real), _values("nearest_random", nearest_random)
     if welch is not None:
-        welch = v.non_negative_float("welch", welch)
+        welch = v.finite_float("welch", welch, low=0, high=1)  # a Welch bound is a |cosine|
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
     bins = torch.linspace(-1, 1, 201).tolist()
     left.hist(pairs_random.numpy(), bins=bins, density=True, alpha=0.6, color="tab:gray", label=label_random)
