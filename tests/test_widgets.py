@@ -52,3 +52,25 @@ def test_live_explorer_bad_input():
         live_explorer(3, p=(0, 1))
     with pytest.raises(ValueError, match="controls must name"):
         live_explorer(lambda: None)
+
+
+def test_frame_slider_rejects_what_is_not_a_frame():
+    with pytest.raises(ValueError, match=r"frames must hold PNG bytes or matplotlib figures, but frames\[1\]"):
+        frame_slider([b"x", "figure.png"], ["a", "b"])
+    with pytest.raises(ValueError, match="frames must be a list"):
+        frame_slider("figure.png", ["a"])
+    with pytest.raises(ValueError, match="labels must be a list of strings"):
+        frame_slider([b"x"], "a")
+    with pytest.raises(ValueError, match="labels must hold only strings"):
+        frame_slider([b"x"], [1])
+    with pytest.raises(ValueError, match="dpi"):
+        frame_slider([b"x"], ["a"], dpi=0)
+
+
+def test_figure_to_png_rejects_what_is_not_a_figure():
+    fig = _figure(1)
+    with pytest.raises(ValueError, match="fig must be a matplotlib Figure"):
+        figure_to_png(fig.axes[0])
+    with pytest.raises(ValueError, match="dpi"):
+        figure_to_png(fig, dpi=2.5)
+    plt.close(fig)
