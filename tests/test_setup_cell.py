@@ -70,3 +70,12 @@ def test_sync_check_reports_nothing_to_do_on_the_repository():
 def test_repository_url_needs_the_config(tmp_path):
     with pytest.raises(ValueError, match="root"):
         notebook.repository_url(tmp_path)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="url"):
+        notebook.setup_cell_source("git@github.com:x/y")
+    with pytest.raises(ValueError, match="source"):
+        notebook.sync_notebook(_notebook(SOURCE), "  ", executed=True)
+    with pytest.raises(ValueError, match="nb"):
+        notebook.sync_notebook({"cells": "x"}, SOURCE, executed=True)
