@@ -446,3 +446,54 @@ def test_ablate_latent_bad_input(minilm):
         rm.ablate_latent(model, tokenizer, [], sae, 0, layer=2)
     with pytest.raises(ValueError, match="sae must be"):
         rm.ablate_latent(model, tokenizer, ["a"], SparseAutoencoder(10, 8), 0, layer=2)
+
+
+def test_controls_and_splice_in_the_encoder(minilm):
+    from superpos_lib.sae import SparseAutoencoder
+
+    model, tokenizer = minilm
+    texts = ["The programmer fixed the bug.", "It rained all day.", "A dog barked."]
+    sae = SparseAutoencoder(model.config.hidden_size, 32, activation="topk", k=4, seed=0)
+    z = rm.latent_activations(model, tokenizer, texts, sae, layer=2)
+    inputs = tokenizer(texts, padding=True, return_tensors="pt")
+    special = (inputs["input_ids"] == tokenizer.cls_token_id) | (inputs["input_ids"] == tokenizer.sep_token_id)
+    assert z.shape == (*inputs["input_ids"].shape, 32) and (z[special] == 0).all()  # special tokens masked
+    latent = int(z.flatten(0, 1).amax(0).argmax())
+    out = rm.latent_ablation_controls(model, tokenizer, texts, sae, latent, layer=2, n_controls=3, seed=0)
+    assert out["random"].shape == out["latents"].shape == (3, 3, model.config.hidden_size)
+    assert latent not in out["control_latents"].tolist() and len(out["peak_token"]) == 3
+    before, after, _ = rm.ablate_latent(model, tokenizer, texts, sae, latent, layer=2)
+    torch.testing.assert_close(after, out["latent"])
+    zero = torch.zeros(1, model.config.hidden_size)
+    b2, a2 = rm.subtract_directions(model, tokenizer, texts, 2, zero, torch.ones(inputs["input_ids"].shape))
+    torch.testing.assert_close(a2[0], b2)  # subtracting nothing changes nothing
+
+    class Exact(torch.nn.Module):
+        d_in, d_sae, n_instances = 384, 384, 1
+        encode = staticmethod(lambda x: x[None])
+        decode = staticmethod(lambda z: z)
+
+    res = rm.embedding_similarity_recovered(model, tokenizer, texts, Exact(), layer=2)
+    assert res["cos_spliced"] == pytest.approx(1.0, abs=1e-5) and res["recovered"] == pytest.approx(1.0, abs=1e-4)
+    assert res["cos_mean"] < 0.99
+    with pytest.raises(ValueError, match="sae must be"):
+        rm.embedding_similarity_recovered(model, tokenizer, texts, SparseAutoencoder(10, 4), layer=2)
+    with pytest.raises(ValueError, match="n_controls"):
+        rm.latent_ablation_controls(model, tokenizer, texts, sae, latent, layer=2, n_controls=0)
+
+
+def test_split_corpus_and_baseline_directions():
+    train, test = rm.split_corpus([f"t{i}" for i in range(100)], held_out=0.2, seed=1)
+    assert len(test) == 20 and len(train) == 80 and not set(train) & set(test)
+    assert rm.split_corpus([f"t{i}" for i in range(100)], held_out=0.2, seed=1) == (train, test)
+    with pytest.raises(ValueError, match="held_out"):
+        rm.split_corpus(["a", "b"], held_out=1.0)
+    dirs = rm.random_unit_directions(5, 7, seed=0)
+    torch.testing.assert_close(dirs.norm(dim=1), torch.ones(5))
+    x = torch.randn(200, 3) * torch.tensor([5.0, 1.0, 0.1])
+    pcs = rm.pca_directions(x, 2)
+    assert abs(float(pcs[0, 0])) > 0.99 and abs(float(pcs[1, 1])) > 0.99
+    with pytest.raises(ValueError, match="n must be"):
+        rm.pca_directions(x, 4)
+    scaled = rm.norm_scale(x)
+    assert float((x / scaled).norm(dim=1).mean()) == pytest.approx(3 ** 0.5, rel=1e-5)

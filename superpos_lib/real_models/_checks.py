@@ -62,13 +62,13 @@ def check_sae(sae, model, name: str = "sae"):
     return sae
 
 
-def reconstruct(sae, h: torch.Tensor) -> torch.Tensor:
-    """SAE reconstruction of ``h (..., d)`` by instance 0, same shape."""
+def reconstruct(sae, h: torch.Tensor, instance: int = 0) -> torch.Tensor:
+    """SAE reconstruction of ``h (..., d)`` by one instance, same shape."""
     flat = h.reshape(-1, h.shape[-1])
-    return sae.decode(sae.encode(flat))[0].reshape(h.shape).to(h.dtype)
+    return sae.decode(sae.encode(flat))[instance].reshape(h.shape).to(h.dtype)
 
 
-def encode(sae, h: torch.Tensor) -> torch.Tensor:
-    """Latent activations of ``h (..., d)`` by instance 0: ``(..., d_sae)``."""
+def encode(sae, h: torch.Tensor, instance: int = 0) -> torch.Tensor:
+    """Latent activations of ``h (..., d)`` by one instance: ``(..., d_sae)``."""
     flat = h.reshape(-1, h.shape[-1])
-    return sae.encode(flat)[0].reshape(*h.shape[:-1], -1)
+    return sae.encode(flat)[instance].reshape(*h.shape[:-1], -1)

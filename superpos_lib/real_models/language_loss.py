@@ -55,11 +55,18 @@ def loss_recovered(clean: float, spliced: float, ablated: float) -> float:
     return (ablated - spliced) / (ablated - clean)
 
 
-def sae_splice(sae) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A replacement for :func:`spliced_losses`: ``h -> x_hat(h)``, the SAE's reconstruction."""
+def sae_splice(sae, instance: int = 0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A replacement for :func:`spliced_losses`: ``h -> x_hat(h)``, the reconstruction by one
+    instance of the SAE (``0 <= instance < sae.n_instances``)."""
+    if not hasattr(sae, "encode") or not hasattr(sae, "decode") or not hasattr(sae, "n_instances"):
+        raise ValueError(f"sae must be a SparseAutoencoder, got {type(sae).__name__}")
+    n = sae.n_instances
+    if isinstance(instance, bool) or not isinstance(instance, int) or not 0 <= instance < n:
+        raise ValueError(f"instance must be an int in [0, {n - 1}], got {instance!r}")
+
     def replace(h):
         with torch.no_grad():
-            return reconstruct(sae, h)
+            return reconstruct(sae, h, instance)
     return replace
 
 
