@@ -1148,3 +1148,53 @@ def test_malformed_calls_do_no_work():
     with pytest.raises(ValueError, match="lr"):
         _tm.train(model, steps=2, batch_size=4, lr=math.nan, progress=False)
     assert torch.equal(model.W.detach(), before)
+
+
+def test_rejected_calls_leave_models_unchanged():
+    sae = _sae()
+    before = [p.detach().clone() for p in sae.parameters()]
+    with pytest.raises(ValueError, match="l1_coeff"):
+        _s.train_sae(sae, _randn(16, 4), steps=2, batch_size=8, l1_coeff=[0.1, 0.2, 0.3], progress=False)
+    with pytest.raises(ValueError, match="generator"):
+        _s.resample_dead_latents(sae, _randn(5, 4), torch.ones(2, 6, dtype=torch.bool), generator=0)
+    assert all(torch.equal(a, b.detach()) for a, b in zip(before, sae.parameters()))
+
+
+# --- the shared checks themselves -----------------------------------------------------------------
+from superpos_lib import _validate as V  # noqa: E402
+
+
+def test_validate_device_and_generator_messages():
+    with pytest.raises(ValueError, match=r"^device must be None, 'cpu', 'cuda'"):
+        V.device("device", "gpu")
+    with pytest.raises(ValueError, match=r"^generator must be a torch.Generator or None, got the int 3; "
+                                         r"to seed it, pass generator=torch.Generator\(\)\.manual_seed\(3\)"):
+        V.generator("generator", 3)
+    assert V.sampling_device(None, torch.Generator()).type == "cpu"
+    with pytest.raises(ValueError, match="dtype must be a floating-point dtype"):
+        V.dtype("dtype", torch.int32)
+    with pytest.raises(ValueError, match="dtype must be a torch.dtype"):
+        V.dtype("dtype", "float32")
+
+
+def test_validate_values_strings_and_shapes():
+    assert V.real_values("p", [0.5, 1]).dtype == torch.float64
+    for bad, match in (("0.5", "p must be a number"), ([float("nan")], "finite"), (torch.tensor([True]), "real numbers")):
+        with pytest.raises(ValueError, match=match):
+            V.real_values("p", bad)
+    with pytest.raises(ValueError, match="whole numbers"):
+        V.real_values("k", [1.5], integer=True)
+    with pytest.raises(ValueError, match=r"texts must be a list of strings, got a single string"):
+        V.strings("texts", "hello")
+    with pytest.raises(ValueError, match="texts must hold at least one string"):
+        V.strings("texts", [])
+    with pytest.raises(ValueError, match="x must hold at least one sample along axis 0"):
+        V.non_empty("x", torch.ones(0, 3), 0, "sample")
+    with pytest.raises(ValueError, match=r"b must have the dtype of a \(torch.float32\)"):
+        V.same_dtype("b", torch.ones(2, dtype=torch.float64), "a", torch.ones(2))
+    with pytest.raises(ValueError, match=r"b must have 3 entries on axis 0 \(instances\)"):
+        V.same_size("b", torch.ones(2, 4), 0, "a", torch.ones(3, 4), what="instances")
+    with pytest.raises(ValueError, match=r"x must be a finite number in \(0, 1\)"):
+        V.finite_float("x", 1.0, low=0, high=1, low_open=True, high_open=True)
+    with pytest.raises(ValueError, match="l1_coeff must be >= 0"):
+        V.number_or_tensor("l1_coeff", -1.0, like=torch.ones(1), low=0)
