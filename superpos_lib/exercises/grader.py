@@ -1,7 +1,8 @@
 """Grade submitted notebooks: run each one and record every exercise checker's verdict.
 
-Each notebook runs in a fresh Jupyter kernel, in an empty temporary folder, under a time limit,
-and is read but never written. While it runs, every ``check(...)`` it calls (including the
+Each notebook runs in a fresh Jupyter kernel of the grader's own Python (so with the grader's
+superpos_lib, whatever kernels the machine's Jupyter lists), in an empty temporary folder, under a
+time limit, and is read but never written. While it runs, every ``check(...)`` it calls (including the
 ``check_or_reference(...)`` cells of the student notebooks) appends its verdict to a log that the
 grader reads afterwards (see ``superpos_lib.checks._core.GRADE_LOG_ENV``). A cell that raises
 does not stop the run (later exercises still count); a notebook that crashes the kernel, runs
@@ -17,6 +18,7 @@ import csv
 import json
 import os
 import re
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -115,6 +117,24 @@ def _student_names(paths: Sequence[Path]) -> list[str]:
     return [p.resolve().parent.name for p in paths]
 
 
+_KERNEL_NAME = "superpos-grade"
+
+
+def _kernel_manager(folder: Path):
+    """A kernel manager that starts this very Python (``sys.executable``), whatever kernels the
+    machine's Jupyter knows: the notebook runs with the grader's superpos_lib."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    spec = folder / "kernels" / _KERNEL_NAME
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python (superpos grader)", "language": "python"}))
+    specs = KernelSpecManager(kernel_dirs=[str(folder / "kernels")])
+    return AsyncKernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=specs)
+
+
 def grade_notebook(path: Path, *, timeout: float = DEFAULT_TIMEOUT, student: str | None = None) -> NotebookGrade:
     """Run one notebook in a fresh kernel in a temporary folder and collect its checkers' verdicts.
 
@@ -144,13 +164,15 @@ def grade_notebook(path: Path, *, timeout: float = DEFAULT_TIMEOUT, student: str
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return NotebookGrade(path, student, "invalid", f"not a Jupyter notebook ({reason[:200]})")
     expected = _expected_exercises(nb)
-    with tempfile.TemporaryDirectory(prefix="superpos-grade-") as workdir:
-        log = Path(workdir) / ".grade_log.jsonl"
+    with tempfile.TemporaryDirectory(prefix="superpos-grade-") as workdir, \
+            tempfile.TemporaryDirectory(prefix="superpos-grade-kernel-") as private:
+        log = Path(private) / "grade_log.jsonl"
         env = {**os.environ, GRADE_LOG_ENV: str(log), "MPLBACKEND": "Agg"}
         deadline = time.monotonic() + timeout
         client = NotebookClient(
             nb,
-            kernel_name="python3",
+            km=_kernel_manager(Path(private)),
+            kernel_name=_KERNEL_NAME,
             allow_errors=True,
             timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
             resources={"metadata": {"path": workdir}},
