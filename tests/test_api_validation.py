@@ -602,8 +602,7 @@ case("Activations", lambda: (_rm.Activations, dict(acts=_randn(3, 4), token_ids=
            "doc_index:empty": "checked by the mismatch case", "position:empty": "checked by the mismatch case",
            "acts:empty": "an empty stream is a valid (if useless) record"})
 case("Activations.tokens", lambda: (_activations().tokens, {"indices": [0, 2]}),
-     extra=[("range", "indices", _with(indices=[0, 6])), ("range", "indices", _with(indices=torch.tensor([-7])))],
-     skip={"indices:nan": "indices are ints"})
+     extra=[("range", "indices", _with(indices=[0, 6])), ("range", "indices", _with(indices=torch.tensor([-7])))])
 case("Activations.context", lambda: (_activations().context, dict(index=1, window=2, mark=("[[", "]]"))),
      extra=[("range", "index", _with(index=6)), ("shape", "mark", _with(mark=("[[",)))],
      skip={"mark:bare_string": "checked by the shape case"})
