@@ -178,12 +178,17 @@ def grade_notebook(path: Path, *, timeout: float = DEFAULT_TIMEOUT, student: str
             resources={"metadata": {"path": workdir}},
         )
         status, reason = "ok", ""
+        kernel_log = Path(private) / "kernel.log"
         try:
-            client.execute(env=env, cwd=workdir)
+            with open(kernel_log, "wb") as output:  # the kernel's own messages, kept out of the report
+                client.execute(env=env, cwd=workdir, stdout=output, stderr=output)
         except (CellTimeoutError, TimeoutError):
             status, reason = "timeout", f"still running after the time limit of {timeout:g} s"
         except DeadKernelError as error:
-            status, reason = "crashed", f"the kernel died ({str(error).strip() or 'no message'})"
+            last = [line for line in kernel_log.read_text(errors="replace").splitlines()
+                    if line.strip() and "without encryption" not in line][-1:]
+            status, reason = "crashed", f"the kernel died ({str(error).strip() or 'no message'}" + (
+                f"; its last words: {last[0].strip()[:150]}" if last else "") + ")"
         except Exception as error:  # noqa: BLE001: any other failure to run is the submission's
             status, reason = "crashed", f"{type(error).__name__}: {str(error).strip()[:200]}"
         if status == "ok":
