@@ -16,13 +16,6 @@ import torch.nn.functional as F
 from superpos_lib.checks import check, check_or_reference, reference_implementation, registered_exercises
 from superpos_lib.checks import _core
 
-N = torch.nn.functional.normalize
-
-
-def _unit(W, dim):
-    return W / W.norm(dim=dim, keepdim=True)
-
-
 # ------------------------------------------------------------------------------------------------
 # chapter 0-1
 # ------------------------------------------------------------------------------------------------
