@@ -480,10 +480,10 @@ def asymmetric_superposition(model: AbsValueModel, instance: int = 0, *, min_rat
     neuron computes one sign of ``|x_a|`` and the other sign of ``|x_b|``). TMS's example is
     ``W1[i, (a, b)] = (2, -1/2)``, ``W2[(a, b), i] = (1/2, 2)``. Feature ``b``'s output then receives
     a large interference ``W2[b, i] W1[i, a] x_a`` whenever ``a`` is present, which other neurons
-    must cancel: ``inhibitors`` lists the neurons that read ``a`` with the same sign and write
-    negatively to ``b``.
+    must cancel: ``inhibitors`` lists the neurons that read ``a`` with the same sign (with at least
+    a fifth of the weight ``|W1[i, a]|``) and write negatively to ``b``.
 
-    Returns one dict per motif, strongest first, with keys ``neuron, strong, weak`` (feature
+    Returns one dict per motif, those whose two gains are closest to 1 first, with keys ``neuron, strong, weak`` (feature
     indices), ``W1`` (the pair ``(W1[i, a], W1[i, b])``), ``W2`` (``(W2[a, i], W2[b, i])``),
     ``inhibitors`` (list of ``(neuron, W1[neuron, a], W2[b, neuron])``).
     """
@@ -505,10 +505,12 @@ def asymmetric_superposition(model: AbsValueModel, instance: int = 0, *, min_rat
                 if gain[i, a] < min_gain or gain[i, b] < min_gain:
                     continue
                 inhibitors = [(k, W1[k, a].item(), W2[b, k].item()) for k in range(W1.shape[0])
-                              if k != i and W1[k, a].item() * wa > 0 and W2[b, k].item() < 0]
+                              if k != i and W1[k, a].item() * wa > 0 and abs(W1[k, a].item()) >= 0.2 * abs(wa)
+                              and W2[b, k].item() < 0]
+                score = abs(math.log(gain[i, a].item())) + abs(math.log(gain[i, b].item()))
                 found.append({"neuron": i, "strong": a, "weak": b, "W1": (wa, wb), "W2": (W2[a, i].item(), W2[b, i].item()),
-                              "inhibitors": inhibitors, "_score": min(gain[i, a], gain[i, b]).item() * abs(wb)})
-    found.sort(key=lambda d: -d["_score"])
+                              "inhibitors": inhibitors, "_score": score})
+    found.sort(key=lambda d: d["_score"])
     for d in found:
         del d["_score"]
     return found
