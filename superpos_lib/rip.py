@@ -13,6 +13,7 @@ to unit length first where the definition assumes it (say so in each docstring).
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import NamedTuple
 
@@ -28,6 +29,13 @@ __all__ = [
     "RIPBound",
     "rip_lower_bound",
     "extreme_singular_values",
+    "rip_exhaustive",
+    "scale_optimal_delta",
+    "gershgorin_upper_bound",
+    "signed_coherence",
+    "frame_potential_ratio",
+    "rms_coherence",
+    "etf_possible",
 ]
 
 
@@ -231,3 +239,165 @@ def extreme_singular_values(A: torch.Tensor, s: int, n_supports: int, *,
     cols = A.transpose(0, 1)[S]  # (P, s, m)
     sv = torch.linalg.svdvals(cols)  # descending, (P, s)
     return sv[:, -1], sv[:, 0]
+
+
+def rip_exhaustive(A: torch.Tensor, s: int, *, max_supports: int = 3_000_000, chunk: int = 200_000) -> RIPBound:
+    """The exact RIP constants ``L_s``, ``U_s``, ``delta_s`` of ``A`` (columns normalised first), by
+    checking every one of the ``C(n, s)`` supports (feasible only for small ``n`` and ``s``).
+
+    ``A``: ``(m, n)``; ``1 <= s <= min(m, n)``; raises if ``C(n, s) > max_supports``. Returns
+    :class:`RIPBound` of scalars (here the values are exact, not bounds).
+    """
+    _matrix(A)
+    if A.ndim != 2:
+        raise ValueError(f"A must be a single (m, n) matrix, got shape {tuple(A.shape)}")
+    m, n = A.shape
+    V.positive_int("s", s)
+    if s > min(m, n):
+        raise ValueError(f"s must be <= min(m, n) = {min(m, n)}, got {s}")
+    V.positive_int("max_supports", max_supports)
+    V.positive_int("chunk", chunk)
+    count = math.comb(n, s)
+    if count > max_supports:
+        raise ValueError(f"C({n}, {s}) = {count} supports exceed max_supports = {max_supports}; "
+                         f"use rip_lower_bound for a (lower) bound")
+    At = normalize_columns(A).to(torch.float64).T  # (n, m)
+    if s <= 3:
+        lam_min, lam_max = _extremes_small(At @ At.T, s)
+        L = torch.tensor(max(0.0, 1 - lam_min), dtype=A.dtype)
+        U = torch.tensor(max(0.0, lam_max - 1), dtype=A.dtype)
+        return RIPBound(L, U, torch.maximum(L, U))
+    lam_min, lam_max = math.inf, -math.inf
+    combos = itertools.combinations(range(n), s)
+    while True:
+        block = list(itertools.islice(combos, chunk))
+        if not block:
+            break
+        cols = At[torch.tensor(block, device=A.device)]  # (C, s, m)
+        eig = torch.linalg.eigvalsh(cols @ cols.transpose(1, 2))
+        lam_min = min(lam_min, eig[:, 0].min().item())
+        lam_max = max(lam_max, eig[:, -1].max().item())
+    L = torch.tensor(max(0.0, 1 - lam_min), dtype=A.dtype)
+    U = torch.tensor(max(0.0, lam_max - 1), dtype=A.dtype)
+    return RIPBound(L, U, torch.maximum(L, U))
+
+
+def _extremes_small(G: torch.Tensor, s: int) -> tuple[float, float]:
+    """Smallest and largest eigenvalue of G_SS over all |S| = s <= 3, G a unit-diagonal Gram matrix
+    (n, n), in closed form: 1 +- |c| for pairs; for triples the off-diagonal part has the
+    characteristic polynomial t^3 - p t - q with p = a^2 + b^2 + c^2, q = 2abc (trigonometric roots)."""
+    n = G.shape[0]
+    if s == 1:
+        return 1.0, 1.0
+    iu, ju = torch.triu_indices(n, n, offset=1)
+    if s == 2:
+        c = G[iu, ju].abs().max().item()
+        return 1 - c, 1 + c
+    lo, hi = math.inf, -math.inf
+    for i in range(n - 2):
+        j, k = (torch.triu_indices(n - i - 1, n - i - 1, offset=1) + i + 1)
+        a, b, c = G[i, j], G[i, k], G[j, k]
+        p = a * a + b * b + c * c
+        q = 2 * a * b * c
+        r = (p / 3).sqrt()
+        cos3 = (q / 2 / r.pow(3).clamp_min(1e-300)).clamp(-1, 1)
+        theta = torch.acos(cos3)
+        top = 2 * r * torch.cos(theta / 3)
+        bottom = 2 * r * torch.cos((theta + 2 * math.pi) / 3)
+        lo = min(lo, 1 + bottom.min().item())
+        hi = max(hi, 1 + top.max().item())
+    return lo, hi
+
+
+def scale_optimal_delta(L, U):
+    """The smallest symmetric RIP constant of ``c A`` over all scalings ``c > 0``, given the
+    asymmetric constants ``L``, ``U`` of ``A``: ``(U + L) / (2 + U - L)``.
+
+    Basis pursuit returns the same solution for ``(c A, c y)`` as for ``(A, y)``, so a recovery
+    guarantee stated for ``delta_{2s}`` applies as soon as this value satisfies it. It increases
+    in both ``L`` and ``U``, so lower bounds on ``L`` and ``U`` give a lower bound on it.
+    ``L`` in [0, 1], ``U >= 0``: numbers or tensors of one shape. Returns a float or a tensor.
+    """
+    tensors = isinstance(L, torch.Tensor) or isinstance(U, torch.Tensor)
+    Lt = V.real_values("L", L, finite=False)
+    Ut = V.real_values("U", U, finite=False)
+    if not (torch.isfinite(Lt).all() and torch.isfinite(Ut).all()):
+        raise ValueError("L and U must be finite")
+    if ((Lt < 0) | (Lt > 1)).any():
+        raise ValueError("L must lie in [0, 1] (1 - L is a smallest eigenvalue of a Gram matrix)")
+    if (Ut < 0).any():
+        raise ValueError("U must be >= 0")
+    try:
+        torch.broadcast_shapes(Lt.shape, Ut.shape)
+    except RuntimeError:
+        raise ValueError(f"U {tuple(Ut.shape)} must broadcast with L {tuple(Lt.shape)}") from None
+    out = (Ut + Lt) / (2 + Ut - Lt)
+    return out if tensors else float(out)
+
+
+def gershgorin_upper_bound(mu, s: int) -> float:
+    """Gershgorin's upper bound on the RIP constant of unit-column matrices: ``delta_s <= (s - 1) mu``."""
+    V.positive_int("s", s)
+    mu = V.finite_float("mu", float(mu) if isinstance(mu, torch.Tensor) and mu.numel() == 1 else mu, low=0, high=1)
+    return (s - 1) * mu
+
+
+def _cosines(A: torch.Tensor) -> torch.Tensor:
+    """Off-diagonal cosines of the columns of A (m, n), as a vector of the n (n - 1) / 2 pairs."""
+    _matrix(A)
+    if A.ndim != 2 or A.shape[1] < 2:
+        raise ValueError(f"A must be one (m, n) matrix with n >= 2, got shape {tuple(A.shape)}")
+    An = normalize_columns(A)
+    gram = An.T @ An
+    i, j = torch.triu_indices(A.shape[1], A.shape[1], offset=1)
+    return gram[i, j]
+
+
+def signed_coherence(A: torch.Tensor) -> tuple[float, float]:
+    """The one-sided coherences ``(mu_plus, mu_minus)``: the largest positive cosine and the largest
+    magnitude of a negative cosine between two distinct columns (0 where there is none). For
+    non-negative signals read out by thresholding, positive overlaps create false positives and
+    negative ones create misses; ``|cos|`` coherence is ``max(mu_plus, mu_minus)``. ``A``: ``(m, n)``."""
+    c = _cosines(A)
+    return max(0.0, c.max().item()), max(0.0, -c.min().item())
+
+
+def rms_coherence(A: torch.Tensor) -> float:
+    """Root-mean-square cosine between distinct columns, ``sqrt(mean_{i != j} cos^2)``. For ``n > m``
+    it is at least the Welch value ``sqrt((n - m) / (m (n - 1)))``, with equality iff the unit-norm
+    columns form a tight frame (``A A^T`` proportional to the identity). ``A``: ``(m, n)``."""
+    return _cosines(A).pow(2).mean().sqrt().item()
+
+
+def frame_potential_ratio(A: torch.Tensor) -> float:
+    """The frame potential ``sum_{i,j} cos^2(a_i, a_j)`` of the normalised columns divided by its
+    minimum ``max(n, n^2 / m)``: 1 exactly for a unit-norm tight frame (``n >= m``). ``A``: ``(m, n)``."""
+    _matrix(A)
+    if A.ndim != 2:
+        raise ValueError(f"A must be one (m, n) matrix, got shape {tuple(A.shape)}")
+    m, n = A.shape
+    An = normalize_columns(A)
+    return ((An.T @ An).pow(2).sum() / max(n, n * n / m)).item()
+
+
+def etf_possible(m: int, n: int) -> tuple[bool, str]:
+    """Whether a real equiangular tight frame of ``n`` unit vectors in ``R^m`` (``m < n``) can exist,
+    by the known necessary conditions: Gerzon's bound ``n <= m (m + 1) / 2``; for ``n = m + 1``
+    (the simplex) it always exists; for ``n = 2m`` ``m`` must be odd (a conference matrix); otherwise
+    ``1 / mu_W`` must be an odd integer (Sustik, Tropp, Dhillon and Heath 2007). Returns
+    ``(possible, reason)``; "possible" means "not ruled out" (the conditions are necessary only)."""
+    V.positive_int("m", m)
+    V.positive_int("n", n)
+    if n <= m:
+        return True, "n <= m: orthonormal columns"
+    if m == 1:
+        return False, "n > 1 lines in R^1 coincide"
+    if n == m + 1:
+        return True, "the simplex frame"
+    if n > m * (m + 1) // 2:
+        return False, f"Gerzon: n = {n} > m (m + 1) / 2 = {m * (m + 1) // 2}"
+    if n == 2 * m:
+        return (m % 2 == 1), ("n = 2m with m odd: not ruled out" if m % 2 else "n = 2m needs m odd")
+    inv = 1 / welch_bound(m, n)
+    odd = abs(inv - round(inv)) < 1e-9 and round(inv) % 2 == 1
+    return odd, f"1 / mu_Welch = {inv:.2f}" + (" is an odd integer: not ruled out" if odd else " is not an odd integer")

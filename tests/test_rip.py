@@ -113,3 +113,57 @@ def test_extreme_singular_values_follow_bai_yin():
     assert (smin <= smax).all()
     assert smin.mean().item() == pytest.approx(1 - math.sqrt(s / m), abs=0.06)
     assert smax.mean().item() == pytest.approx(1 + math.sqrt(s / m), abs=0.06)
+
+
+# ------------------------------------------------------------------ exact constants, scaling, frames
+def test_rip_exhaustive_matches_brute_force_eigenvalues():
+    import itertools
+
+    from superpos_lib.rip import normalize_columns, rip_exhaustive
+
+    A = gaussian_matrix(6, 11, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    An = normalize_columns(A)
+    for s in (1, 2, 3, 4):
+        eig = torch.stack([torch.linalg.eigvalsh(An[:, list(S)].T @ An[:, list(S)])[[0, -1]]
+                           for S in itertools.combinations(range(11), s)])
+        r = rip_exhaustive(A, s, chunk=17)
+        assert r.L.item() == pytest.approx(max(0.0, 1 - eig[:, 0].min().item()), abs=1e-10)
+        assert r.U.item() == pytest.approx(max(0.0, eig[:, 1].max().item() - 1), abs=1e-10)
+    with pytest.raises(ValueError, match="max_supports"):
+        rip_exhaustive(gaussian_matrix(20, 200, generator=torch.Generator().manual_seed(0)), 5)
+    with pytest.raises(ValueError, match="s must"):
+        rip_exhaustive(A, 7)
+
+
+def test_scale_optimal_delta_and_gershgorin():
+    from superpos_lib.rip import gershgorin_upper_bound, scale_optimal_delta
+
+    assert scale_optimal_delta(0.0, 0.0) == 0.0
+    assert scale_optimal_delta(0.608, 0.722) == pytest.approx(1.330 / 2.114, abs=1e-4)
+    t = scale_optimal_delta(torch.tensor([0.1, 0.5]), torch.tensor([0.3, 0.5]))
+    assert isinstance(t, torch.Tensor) and t.shape == (2,)
+    with pytest.raises(ValueError, match="L"):
+        scale_optimal_delta(1.5, 0.2)
+    with pytest.raises(ValueError, match="U"):
+        scale_optimal_delta(0.5, -0.2)
+    assert gershgorin_upper_bound(0.3, 3) == pytest.approx(0.6)
+    with pytest.raises(ValueError):
+        gershgorin_upper_bound(1.3, 3)
+
+
+def test_frames_and_signed_coherence():
+    import math
+
+    from superpos_lib.rip import etf_possible, frame_potential_ratio, rms_coherence, signed_coherence, welch_bound
+
+    angles = torch.tensor([90.0, 210.0, 330.0], dtype=torch.float64) * math.pi / 180
+    mercedes = torch.stack([angles.cos(), angles.sin()])
+    assert frame_potential_ratio(mercedes) == pytest.approx(1.0)
+    assert rms_coherence(mercedes) == pytest.approx(welch_bound(2, 3))
+    assert signed_coherence(mercedes) == pytest.approx((0.0, 0.5))
+    pairs = torch.tensor([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, -1.0]], dtype=torch.float64)
+    assert signed_coherence(pairs) == pytest.approx((0.0, 1.0))
+    assert etf_possible(2, 3)[0] and not etf_possible(2, 4)[0] and etf_possible(3, 6)[0]
+    assert etf_possible(7, 28)[0] and not etf_possible(20, 200)[0] and not etf_possible(100, 200)[0]
+    G = gaussian_matrix(10, 40, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    assert frame_potential_ratio(G) > 1 and rms_coherence(G) > welch_bound(10, 40)

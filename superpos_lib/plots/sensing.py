@@ -10,7 +10,7 @@ import torch
 
 from .. import _validate
 
-__all__ = ["plot_sensing_phase_diagram", "plot_l1_geometry", "plot_recovery"]
+__all__ = ["plot_sensing_phase_diagram", "plot_phase_diagrams", "plot_l1_geometry", "plot_recovery"]
 
 
 def _new_ax(ax, figsize):
@@ -58,6 +58,82 @@ def plot_sensing_phase_diagram(rates: torch.Tensor, deltas: Sequence[float], rho
     ax.set_ylim(0, 1)
     if title:
         ax.set_title(title)
+    return fig
+
+
+def _column_edges(values: np.ndarray, width: float) -> np.ndarray:
+    mid = (values[1:] + values[:-1]) / 2
+    return np.concatenate([[values[0] - (mid[0] - values[0] if len(mid) else width)], mid,
+                           [values[-1] + (values[-1] - mid[-1] if len(mid) else width)]])
+
+
+def plot_phase_diagrams(panels: dict, deltas: Sequence[float], *, signal: str = "signed", reference: str = "l1",
+                        l0_lines: bool = True, strong: bool = True, figsize=None):
+    """Several phase diagrams side by side with one shared colourbar.
+
+    ``panels``: ``{title: (rates, rho)}`` with ``rates`` and ``rho`` of shape ``(R, len(deltas))``:
+    the success rates and the sparsity ratios ``k / m`` actually used in each cell (``info["rho"]``
+    of :func:`superpos_lib.sensing.phase_transition`). Each column is drawn at its own ``k / m``
+    values (repeated ``k`` drawn once). Every panel shows the l1 weak threshold ``rho_W`` as a
+    reference (``signal`` picks the signed or non-negative curve), with ``l0_lines`` the l0 limits
+    ``rho = 1`` (typical signals) and ``rho = 1/2`` (every signal), and with ``strong`` the small-delta
+    asymptotic of the strong threshold ``rho_S ~ 1 / (2 e ln(1/delta))``. Returns the ``Figure``.
+    """
+    from ..sensing import dt_curve
+
+    _validate.one_of("signal", signal, ("signed", "nonnegative"))
+    _validate.one_of("reference", reference, ("l1",))
+    if not isinstance(panels, dict) or not panels:
+        raise ValueError("panels must be a non-empty dict {title: (rates, rho)}")
+    deltas = _validate.real_values("deltas", deltas).numpy()
+    if deltas.ndim != 1 or len(deltas) == 0:
+        raise ValueError("deltas must be a non-empty sequence of numbers")
+    for title, panel in panels.items():
+        if not isinstance(panel, (tuple, list)) or len(panel) != 2:
+            raise ValueError(f"panels[{title!r}] must be a pair (rates, rho)")
+        rates = _validate.real_values(f"panels[{title!r}] rates", panel[0])
+        rho = _validate.real_values(f"panels[{title!r}] rho", panel[1])
+        if rates.shape != rho.shape or rates.ndim != 2 or rates.shape[1] != len(deltas):
+            raise ValueError(f"panels[{title!r}]: rates and rho must both have shape (R, {len(deltas)}), "
+                             f"got {tuple(rates.shape)} and {tuple(rho.shape)}")
+        if ((rates < 0) | (rates > 1)).any():
+            raise ValueError(f"panels[{title!r}]: rates must be success rates, in [0, 1]")
+    cols = len(panels)
+    fig, axes = plt.subplots(1, cols, figsize=figsize or (3.6 * cols + 1.0, 3.5), sharey=True, squeeze=False)
+    axes = axes[0]
+    d_edges = _column_edges(deltas, 0.05)
+    mesh = None
+    for ax, (title, (rates, rho)) in zip(axes, panels.items()):
+        rates = np.asarray(torch.as_tensor(rates, dtype=torch.float64))
+        rho = np.asarray(torch.as_tensor(rho, dtype=torch.float64))
+        if rates.shape != rho.shape or rates.ndim != 2 or rates.shape[1] != len(deltas):
+            raise ValueError(f"panel {title!r}: rates and rho must both have shape (R, {len(deltas)}), "
+                             f"got {rates.shape} and {rho.shape}")
+        for j in range(len(deltas)):
+            r, first = np.unique(rho[:, j], return_index=True)
+            vals = rates[first, j][:, None]
+            mesh = ax.pcolormesh(d_edges[j:j + 2], _column_edges(r, 0.02), vals, cmap="viridis", vmin=0, vmax=1)
+        d = np.concatenate([np.geomspace(1e-3, 0.02, 30), np.linspace(0.02, 1.0, 200)])
+        rw = dt_curve(torch.from_numpy(d), signal).numpy()
+        ax.plot(d, rw, color="black", lw=3.2)
+        ax.plot(d, rw, color="white", lw=1.6, label=r"$\ell_1$ weak threshold $\rho_W$ (reference)")
+        if strong:
+            ds = np.linspace(0.002, 0.35, 100)
+            ax.plot(ds, 1 / (2 * np.e * np.log(1 / ds)), color="white", lw=1.4, ls=":",
+                    label=r"strong threshold $\rho_S$, small-$\delta$ asymptotic")
+        if l0_lines:
+            ax.axhline(1.0, color="tab:red", lw=1.5, ls="--", label=r"$\ell_0$, typical signals: $\rho = 1$")
+            ax.axhline(0.5, color="tab:red", lw=1.2, ls="-.", label=r"$\ell_0$, every signal: $\rho = 1/2$")
+        ax.set_xlabel(r"undersampling $\delta = m / n$")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(title, fontsize=9)
+    axes[0].set_ylabel(r"sparsity $\rho = k / m$")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 0.92, 1))
+    cax = fig.add_axes((0.935, 0.22, 0.012, 0.68), label="<colorbar>")
+    fig.colorbar(mesh, cax=cax, label="success rate (fraction of trials)")
     return fig
 
 

@@ -39,7 +39,7 @@ def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, 
     For each ``delta = m / n`` and ``rho = k / m`` (both in (0, 1]), ``m = round(delta n)`` and
     ``k = max(1, floor(rho m + 1/2))`` (never 0: ``x = 0`` would count as a success); ``trials`` problems ``y = A x`` with Gaussian ``A`` and random
     ``k``-sparse ``x`` are solved, and a trial succeeds when ``||x_hat - x|| / ||x|| <
-    success_tol``. ``"omp"`` and ``"iht"`` are told the true ``k``; ``"lasso"`` is not allowed
+    success_tol``. ``"omp"`` and ``"iht"`` are told the true ``k`` (``"iht"`` runs 100 iterations and the final refit); ``"lasso"`` is not allowed
     here (it is for noisy data). Every ``group_size`` consecutive trials share one matrix
     (``1``: a fresh matrix per trial, as in Donoho and Tanner's experiments).
 
@@ -87,7 +87,7 @@ def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, 
         elif method == "omp":
             X = _omp(A, Y, K.view(G, group_size))
         else:
-            X = _iht(A, Y, K.view(G, group_size), max_iter=500, tol=1e-7)
+            X = _iht(A, Y, K.view(G, group_size), max_iter=100, tol=1e-7)  # success rates unchanged from 50 to 300
         x_hat = X.to(dtype).transpose(1, 2).reshape(batch, n)
         ok = recovery_success(x_hat, x, success_tol).view(len(rh), trials)
         rates[:, j] = ok.double().mean(dim=1).cpu()

@@ -10,11 +10,15 @@ __all__: list[str] = []
 
 
 def _hard_threshold(v: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """Keep the K largest |entries| of each column (exactly K; ties go to the earlier sort position).
-    v (G, n, r), K (G, r)."""
-    order = v.abs().argsort(dim=1, descending=True, stable=True)  # (G, n, r)
-    rank = torch.empty_like(order).scatter_(1, order, torch.arange(v.shape[1], device=v.device).view(1, -1, 1).expand_as(order))
-    return v * (rank < K.unsqueeze(1))
+    """Keep the K largest |entries| of each column (exactly K; ties broken by ``topk``).
+    v (G, n, r), K (G, r) with K <= n."""
+    kmax = int(K.max().item()) if K.numel() else 0
+    if kmax == 0:
+        return torch.zeros_like(v)
+    idx = v.abs().topk(kmax, dim=1).indices  # (G, kmax, r)
+    rank_ok = torch.arange(kmax, device=v.device).view(1, kmax, 1) < K.unsqueeze(1)
+    keep = torch.zeros_like(v, dtype=torch.bool).scatter_(1, idx, rank_ok)
+    return v * keep
 
 
 def _iht(A: torch.Tensor, Y: torch.Tensor, K: torch.Tensor, *, max_iter: int, tol: float,
@@ -26,7 +30,7 @@ def _iht(A: torch.Tensor, Y: torch.Tensor, K: torch.Tensor, *, max_iter: int, to
     Step ``mu = ||g_S||^2 / ||A g_S||^2`` (the exact line search along the gradient restricted to
     the current support S); where the thresholded point changes the support, the step must satisfy
     ``mu <= (1 - c) ||x_new - x||^2 / ||A (x_new - x)||^2``, else it is divided by ``shrink``
-    (at most 20 times) and the point recomputed.
+    (at most 6 times) and the point recomputed.
     """
     G, m, n = A.shape
     r = Y.shape[2]
@@ -42,7 +46,7 @@ def _iht(A: torch.Tensor, Y: torch.Tensor, K: torch.Tensor, *, max_iter: int, to
         gs = g * support
         step = gs.pow(2).sum(dim=1) / (A @ gs).pow(2).sum(dim=1).clamp_min(tiny)  # (G, r)
         x_new = _hard_threshold(x + step.unsqueeze(1) * g, K)
-        for _ in range(20):  # safeguard: only where the support changed and the step is too long
+        for _ in range(6):  # safeguard: only where the support changed and the step is too long
             diff = x_new - x
             omega = (1 - c) * diff.pow(2).sum(dim=1) / (A @ diff).pow(2).sum(dim=1).clamp_min(tiny)
             bad = running & ((x_new != 0) != support).any(dim=1) & (step > omega)
