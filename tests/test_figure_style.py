@@ -56,18 +56,7 @@ def _functions(path):
     return [n for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
 
 
-# Plot functions of a chapter's own figures that still draw p (not 1/p) with their own label: their
-# chapters' engineers convert them with the chapters (these marks go when they do).
-NOT_YET_CONVERTED = {
-    "neurons.plot_against_probability": "chapters 2-3 (issue 10) draw p, not 1/p, with their own label",
-    "sparsity.plot_dimensions_per_feature": "chapter 3 (issue 10) labels 1/p its own way",
-    "sae.plot_best_match": "chapter 6 (issue 15) draws p, not 1/p, with its own label",
-}
-LIBRARY_CASES = [
-    pytest.param(p, f, id=f"{p.stem}.{f.name}",
-                 marks=[pytest.mark.xfail(reason=NOT_YET_CONVERTED[f"{p.stem}.{f.name}"], strict=False)]
-                 if f"{p.stem}.{f.name}" in NOT_YET_CONVERTED else [])
-    for p in PLOT_MODULES for f in _functions(p)]
+LIBRARY_CASES = [pytest.param(p, f, id=f"{p.stem}.{f.name}") for p in PLOT_MODULES for f in _functions(p)]
 
 
 @pytest.mark.parametrize("module, function", LIBRARY_CASES)
