@@ -174,3 +174,10 @@ def test_activation_slope_reads_shrinkage_from_the_ground_truth():
     present = coef[:, 3] > 0
     expected = 0.8 * (z[present, 3] * coef[present, 3]).sum() / coef[present, 3].pow(2).sum()
     assert s[3].item() == pytest.approx(expected.item(), rel=1e-5)
+    # only where the latent fires: a latent at full size that fires half the time has slope 1, not 1/2
+    half = z.clone()
+    half[::2, 0] = 0.0
+    assert activation_slope(half, coef, learned, true)[0].item() < 0.8
+    assert activation_slope(half, coef, learned, true, condition="fired")[0].item() == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="condition"):
+        activation_slope(z, coef, learned, true, condition="all")

@@ -102,19 +102,27 @@ def firing_f1(latents: torch.Tensor, coefficients: torch.Tensor, learned: torch.
 
 
 def activation_slope(latents: torch.Tensor, coefficients: torch.Tensor, learned: torch.Tensor,
-                     true: torch.Tensor) -> torch.Tensor:
-    """Shrinkage measured against the ground truth: for each true feature, the least-squares slope
-    through the origin of its matched latent's activation on its true coefficient, over the samples
-    where the feature is present: ``sum z c / sum c^2``. The matched latent's decoder row is scaled by
-    its cosine with the feature (``z`` is multiplied by ``cos``), so a slope of 1 means the feature
-    is reconstructed at its full size; below 1 is shrinkage. Returns ``(n_true,)`` or ``(I, n_true)``
-    (NaN for a feature never present)."""
+                     true: torch.Tensor, condition: str = "present") -> torch.Tensor:
+    """The matched latent's activation against the true coefficient: for each true feature, the
+    least-squares slope through the origin ``sum z c / sum c^2`` of its matched latent's activation
+    on its true coefficient. The matched latent's decoder row is scaled by its cosine with the
+    feature (``z`` is multiplied by ``cos``), so 1 means the feature is reconstructed at its full size.
+
+    ``condition="present"``: over the samples where the feature is present, so a present feature whose
+    latent stays silent counts as activation 0 (the slope mixes misses with shrinkage).
+    ``condition="fired"``: over the samples where the feature is present *and* its latent fires: the
+    size of the activations alone; below 1 is shrinkage. Returns ``(n_true,)`` or ``(I, n_true)`` (NaN
+    for a feature with no such sample)."""
+    if condition not in ("present", "fired"):
+        raise ValueError(f"condition must be 'present' or 'fired', got {condition!r}")
     _activations(latents, coefficients, learned, true)
     cos = cosine_matrix(learned, true)                                  # (..., n_true, d_sae)
     best, idx = cos.max(-1)                                             # (..., n_true)
     z = torch.gather(latents, -1, idx.unsqueeze(-2).expand(*latents.shape[:-1], idx.shape[-1]))
     c = coefficients.to(latents.dtype)
     present = c > 0
+    if condition == "fired":
+        present = present & (z > 0)
     num = (z * c * present).sum(-2) * best
     den = (c.pow(2) * present).sum(-2)
     return torch.where(den > 0, num / den.clamp_min(1e-12), torch.full_like(num, float("nan")))
