@@ -1,6 +1,8 @@
 # Two commands for a fresh machine (Python 3.11 + pip):
 #   make book   builds the executed book into _build/html
-#   make test   runs every test: unit tests, every chapter under nbval, the -W book build, a browser test
+#   make test   runs every test: unit tests, every chapter under nbval, the -W book build, an offline browser
+#               test, the student notebooks on a simulated bare Colab runtime, the unit tests at the oldest
+#               versions pyproject.toml allows (needs npm and, for the browser test, a Chromium)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
