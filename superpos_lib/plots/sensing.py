@@ -115,11 +115,11 @@ def plot_phase_diagrams(panels: dict, deltas: Sequence[float], *, signal: str = 
             mesh = ax.pcolormesh(d_edges[j:j + 2], _column_edges(r, 0.02), vals, cmap="viridis", vmin=0, vmax=1)
         d = np.concatenate([np.geomspace(1e-3, 0.02, 30), np.linspace(0.02, 1.0, 200)])
         rw = dt_curve(torch.from_numpy(d), signal).numpy()
-        ax.plot(d, rw, color="black", lw=3.2)
-        ax.plot(d, rw, color="white", lw=1.6, label=r"$\ell_1$ weak threshold $\rho_W$ (reference)")
+        ax.plot(d, rw, color="black", lw=3.2, label=r"$\ell_1$ weak threshold $\rho_W$ (reference)")
+        ax.plot(d, rw, color="white", lw=1.6)
         if strong:
             ds = np.linspace(0.002, 0.35, 100)
-            ax.plot(ds, 1 / (2 * np.e * np.log(1 / ds)), color="white", lw=1.4, ls=":",
+            ax.plot(ds, 1 / (2 * np.e * np.log(1 / ds)), color="tab:orange", lw=1.8, ls=":",
                     label=r"strong threshold $\rho_S$, small-$\delta$ asymptotic")
         if l0_lines:
             ax.axhline(1.0, color="tab:red", lw=1.5, ls="--", label=r"$\ell_0$, typical signals: $\rho = 1$")
