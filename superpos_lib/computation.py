@@ -386,9 +386,10 @@ def no_superposition_loss(feature_probability, importance, d_hidden: int) -> tor
 
     It computes the ``d_hidden // 2`` most important features exactly with a ``ReLU(x)``,
     ``ReLU(-x)`` pair each and outputs the constant ``p/2`` for the others:
-    ``sum_{j not in top} I_j (p/3 - p^2/4)``. (A pair is optimal: the second neuron of a feature
-    removes its remaining ``p/6`` of loss, more than a first neuron removes for any feature of
-    lower importance. An odd ``d_hidden`` leaves one neuron unused.) ``feature_probability``,
+    ``sum_{j not in top} I_j (p/3 - p^2/4)``. (A pair is optimal: one neuron computes one sign
+    of ``x_j`` and, fitted by least squares, removes at most half of the feature's loss, so the
+    second neuron of a feature gains at least as much as a first neuron for any feature of lower
+    importance. An odd ``d_hidden`` leaves one neuron unused.) ``feature_probability``,
     ``importance``: ``(..., n_features)`` tensors that broadcast together -> ``(...)`` (float64).
     """
     p, importance = _baseline_args(feature_probability, importance)

@@ -235,3 +235,14 @@ def test_defaults_reach_the_converged_regime():
     reduction = loss_reduction(evaluate_abs_model(best, ps[:, None], importance, per_feature=True), ps[:, None])
     assert (reduction[0, :4] > 0.97).all()  # p = 1: the four most important features get exact pairs
     assert (reduction[1] > 0.5).sum() > m // 2  # p = 0.1: more than m/2 features computed
+
+
+@pytest.mark.parametrize("p", [1.0, 0.3, 0.1, 0.03])
+def test_one_neuron_removes_at_most_half_of_a_features_loss(p):
+    """Why the baseline uses pairs: the best y = a ReLU(x) + c removes at most half of Var|x|."""
+    x = signed_sparse_features(400_000, 1, 1, p, generator=torch.Generator().manual_seed(0), dtype=torch.float64).flatten()
+    design = torch.stack([torch.relu(x), torch.ones_like(x)], dim=1)
+    coef = torch.linalg.lstsq(design, x.abs().unsqueeze(1)).solution
+    residual = (design @ coef).squeeze(1) - x.abs()
+    removed = 1 - residual.pow(2).mean() / x.abs().var(unbiased=False)
+    assert 0 < removed <= 0.5 + 0.01
