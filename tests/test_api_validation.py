@@ -8,11 +8,11 @@ class its constructor and the public methods it defines. Every name found must h
 ``CASES`` (a valid call) or in ``EXEMPT`` (with the reason it takes no data), so a function added
 later fails here until it meets the same standard.
 
-From each entry's valid call, malformed calls are derived one argument at a time, by what that
-argument is:
+From each entry's valid call, malformed calls are derived one argument at a time (every argument the
+call passes, and every argument it leaves at a default other than ``None``), by what that argument is:
 
 * ``device``: an unknown name and a number; ``generator``: a seed (an int) and a string;
-  ``dtype``: an integer dtype and a string (also when the valid call leaves them at their default);
+  ``dtype``: an integer dtype and a string (also when they are left at ``None``);
 * a tensor: something that is not a tensor, a NaN entry and an integer dtype (floating tensors),
   a float dtype (integer tensors), an empty first axis;
 * an int: a string, a fraction, -1; a float: NaN, a string;
@@ -474,7 +474,7 @@ case("firing_f1", lambda: (_m.firing_f1, dict(_GT)),
      extra=[("shape", "latents", _with(latents=torch.ones(6))),
             ("mismatch", "coefficients", _edit("coefficients", lambda c: c[:7])),
             ("mismatch", "true", _edit("true", lambda t: t[:4]))])
-case("activation_slope", lambda: (_m.activation_slope, dict(_GT)),
+case("activation_slope", lambda: (_m.activation_slope, dict(_GT, condition="fired")),
      extra=[("shape", "latents", _with(latents=torch.ones(6))),
             ("mismatch", "coefficients", _edit("coefficients", lambda c: c[:7])),
             ("mismatch", "true", _edit("true", lambda t: t[:4]))])
@@ -821,7 +821,7 @@ case("plot_ablation_controls", lambda: (_p.plot_ablation_controls,
             ("shape", "effects", _with(effects={"pairs": (0.1, torch.rand(5))}))])
 case("plot_loss_frontier", lambda: (_p.plot_loss_frontier, dict(points={"relu": [(10.0, 0.9), (20.0, 0.95)]})),
      extra=[("type", "points", _with(points={"relu": [(10.0,)]})), ("nan", "points", _with(points={"relu": [(10.0, float("nan"))]}))],
-     skip={"baseline:option": "a legend label"})
+     skip={"baseline:option": "an axis label", "baseline:type": "an axis label"})
 case("plot_latent_histogram", lambda: (_p.plot_latent_histogram, dict(values=torch.rand(20))),
      extra=[("shape", "values", _with(values=torch.rand(4, 5)))],
      skip={"values:nan": "NaN entries are left out, as in the other real-model plots"})
@@ -977,7 +977,8 @@ case("check", lambda: (_check, dict(exercise="feature_norms", fn=lambda W: W.nor
 # --------------------------------------------------------------------------------------------
 
 _FREE_TEXT = {"title", "label", "description", "desc", "xlabel", "ylabel", "label_real", "label_random",
-              "label_neurons", "label_latents", "cmap", "chapter_name", "what", "source"}
+              "label_neurons", "label_latents", "cmap", "chapter_name", "what", "source", "weight_label",
+              "analytic_title", "colorbar_label"}
 
 
 def _bad_values(name: str, value: Any):
@@ -1037,8 +1038,8 @@ def _malformed(entry: Case):
             continue
         if param.name in kwargs:
             value = kwargs[param.name]
-        elif param.name in ("device", "generator", "dtype"):
-            value = param.default
+        elif param.name in ("device", "generator", "dtype") or param.default is not param.empty:
+            value = param.default  # arguments left at their default are checked too
         else:
             continue
         for kind, bad in _bad_values(param.name, value):

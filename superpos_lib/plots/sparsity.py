@@ -27,6 +27,7 @@ def plot_dimensions_per_feature(feature_probability: Sequence[float] | torch.Ten
         raise ValueError("feature_probability must hold values in (0, 1]")
     if y.shape != p.shape:
         raise ValueError(f"dimensions_per_feature must have one value per feature probability ({p.numel()}), got {y.numel()}")
+    plateaus = v.real_values("plateaus", plateaus, ndim=1).tolist()
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 3))
     for level in plateaus:

@@ -103,6 +103,9 @@ def plot_features_2d(W: torch.Tensor, feature_probability=None, importance=None,
     """
     W = _check_instances(W, d=2)
     I, _, n = W.shape
+    _validate.positive_float("panel_size", panel_size)
+    if ncols is not None:
+        _validate.positive_int("ncols", ncols)
     p = _probabilities(feature_probability, I)
     if titles is not None and len(titles) != I:
         raise ValueError(f"titles must have one entry per instance ({I}), got {len(titles)}")
@@ -233,6 +236,7 @@ def plot_dimensionality(W: torch.Tensor, feature_probability, *, fractions: Mapp
     p = _probabilities(feature_probability, W.shape[0])
     if p is None:
         raise ValueError("feature_probability must be given (one value per instance)")
+    _validate.non_negative_int("seed", seed)
     fractions = DIMENSIONALITY_FRACTIONS if fractions is None else fractions
     x = 1.0 / p
     dpf = dimensions_per_feature(W).numpy()

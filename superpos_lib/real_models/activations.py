@@ -173,6 +173,8 @@ def collect_activations(
     texts = check_model_layer_texts(model, layer, texts)
     check_tokenizer(tokenizer)
     kind = family(model)
+    if not isinstance(site, (str, tuple, list)):
+        raise ValueError(f"site must be one of {SITES} or a tuple of distinct ones, got {site!r}")
     sites = (site,) if isinstance(site, str) else tuple(site)
     if not sites or len(set(sites)) != len(sites):
         raise ValueError(f"site must be one of {SITES} or a tuple of distinct ones, got {site!r}")

@@ -134,6 +134,7 @@ def latent_ablation_controls(model, tokenizer, texts: Sequence[str], sae, latent
     if isinstance(latent, bool) or not isinstance(latent, int) or not 0 <= latent < sae.d_sae:
         raise ValueError(f"latent must be an int in [0, {sae.d_sae - 1}], got {latent!r}")
     n_controls = v.positive_int("n_controls", n_controls)
+    v.non_negative_int("seed", seed)
     gen = torch.Generator().manual_seed(int(seed))
     z_all = latent_activations(model, tokenizer, texts, sae, layer)  # (n_texts, seq, d_sae)
     z = z_all[..., latent]
