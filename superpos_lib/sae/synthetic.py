@@ -47,22 +47,6 @@ class SyntheticFeatures:
             raise ValueError("generator must be a torch.Generator (the sampler's own), got None")
         V.generator_on("generator", self.generator, self.directions.device)
 
-    def __post_init__(self):
-        V.non_empty("directions", V.tensor("directions", self.directions, ndim=2))
-        V.tensor("probabilities", self.probabilities, ndim=1)
-        if self.probabilities.shape[0] != self.directions.shape[0]:
-            raise ValueError(f"probabilities must have one entry per direction ({self.directions.shape[0]}), "
-                             f"got shape {tuple(self.probabilities.shape)}")
-        if ((self.probabilities < 0) | (self.probabilities > 1)).any():
-            raise ValueError("probabilities must lie in [0, 1]")
-        if self.probabilities.device != self.directions.device:
-            raise ValueError(f"probabilities must be on the device of directions ({self.directions.device}), "
-                             f"got {self.probabilities.device}")
-        if not isinstance(self.generator, torch.Generator):
-            V.generator("generator", self.generator)
-            raise ValueError("generator must be a torch.Generator (the sampler's own), got None")
-        V.generator_on("generator", self.generator, self.directions.device)
-
     @property
     def d(self) -> int:
         return self.directions.shape[1]
