@@ -127,7 +127,7 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--problems", type=int, default=200)
     parser.add_argument("--group", type=int, default=0, help="problems per matrix (0: all of a point)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads, default both cores (linprog and sklearn use one)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, like linprog and sklearn; 2 threads suffer badly when the other core is busy)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--methods", default="l1,omp")
     parser.add_argument("--cases", default="distinct,shared")
