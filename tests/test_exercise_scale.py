@@ -21,12 +21,7 @@ MINUTES = {5, 10, 15, 20, 25, 30, 45, 60, 90}
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 # Chapters whose labels used another notation when this test was written (their engineers are rewriting
 # them): expected to fail until they follow the scale, without turning CI red. Remove an entry once fixed.
-KNOWN = {
-    "01_superposition.ipynb": "labels 'Difficulty: 1/3 · Importance: 3/3' and titles 'Exercise 1' instead of 'Exercise 1.1'",
-    "06_sparse_autoencoders.ipynb": "labels 'Difficulty 1/3, importance 3/3, 10 minutes'",
-    "07_real_transformer.ipynb": "labels '(difficulty ★☆☆, importance ★★★, 10 minutes)' in the title",
-    "08_causal_language_model.ipynb": "labels '(difficulty ★☆☆, importance ★★★, 10 minutes)' in the title",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _dots(value: str) -> int | None:
