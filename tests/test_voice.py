@@ -18,11 +18,7 @@ PHRASES = re.compile(
 NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb")) + sorted((ROOT / "exercises").glob("*.ipynb"))
 # Chapters whose text still had such phrases when this test was written (their engineers are rewriting
 # them): expected to fail until fixed, without turning CI red. Remove an entry once its chapter is clean.
-KNOWN = {
-    "06_sparse_autoencoders.ipynb": "'The course outline writes the loss', 'The issue this chapter answers', "
-                                    "'it clears the bar this chapter set'",
-    "07_real_transformer.ipynb": "'TopK meets the bar' (code and output), 'a feasibility run for this chapter'",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _texts(nb):
