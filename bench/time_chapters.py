@@ -20,7 +20,7 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
-BARS_S = {"00": 60, "01": 120, "02": 120, "03": 120, "04": 120, "05": 120, "06": 180, "07": 180}
+BARS_S = {"00": 60, "01": 120, "02": 120, "03": 120, "04": 120, "05": 120, "06": 180, "07": 180, "08": 240}
 
 
 def run(path: Path, workdir: Path) -> float:
