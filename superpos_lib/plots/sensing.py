@@ -146,9 +146,11 @@ def plot_l1_geometry(ax=None):
     t = np.linspace(-1.6, 2.2, 2)
     ax.plot(t, (y - a[0] * t) / a[1], color="black", lw=1.5, label=r"solutions of $a \cdot x = y$")
     r1 = 1.0  # the smallest l1 ball touching the line: radius y / max|a_i| = 1
-    ax.fill([r1, 0, -r1, 0], [0, r1, 0, -r1], color="tab:blue", alpha=0.3, label=r"smallest $\ell_1$ ball")
+    ax.fill([r1, 0, -r1, 0], [0, r1, 0, -r1], facecolor="tab:blue", alpha=0.25, edgecolor="tab:blue", lw=1.5,
+            label=r"smallest $\ell_1$ ball")
     r2 = y / np.linalg.norm(a)
-    circle = plt.Circle((0, 0), r2, color="tab:orange", alpha=0.3, label=r"smallest $\ell_2$ ball")
+    # the l2 ball as an outline only, so where the two balls overlap stays readable (no mixed fill colour)
+    circle = plt.Circle((0, 0), r2, fill=False, edgecolor="tab:orange", lw=2, ls="--", label=r"smallest $\ell_2$ ball")
     ax.add_patch(circle)
     x2 = a * y / (a @ a)
     ax.plot([0], [1], "o", color="tab:blue", ms=7, label="l1 solution (sparse)")
