@@ -121,6 +121,13 @@ def generator_on(name: str, value: Any, dev: torch.device) -> torch.Generator | 
     return gen
 
 
+def required_generator_on(name: str, value: Any, dev: torch.device) -> torch.Generator:
+    """Like :func:`generator_on`, but ``None`` is refused: for samplers that own their generator."""
+    if value is None:
+        raise ValueError(f"{name} must be a torch.Generator (the sampler's own), got None")
+    return generator_on(name, value, dev)
+
+
 def dtype(name: str, value: Any, *, floating: bool = True) -> torch.dtype:
     """A ``torch.dtype``; with ``floating`` (the default) a floating-point one."""
     if not isinstance(value, torch.dtype):

@@ -59,10 +59,7 @@ class HierarchicalFeatures:
             raise ValueError(f"parent_of must be an integer tensor of shape ({n},), one parent index per feature")
         V.finite_float("p_parent", self.p_parent, low=0, high=1, low_open=True)
         V.finite_float("p_child", self.p_child, low=0, high=1 / self.n_children, low_open=True)
-        if not isinstance(self.generator, torch.Generator):
-            V.generator("generator", self.generator)
-            raise ValueError("generator must be a torch.Generator (the sampler's own), got None")
-        V.generator_on("generator", self.generator, self.directions.device)
+        V.required_generator_on("generator", self.generator, self.directions.device)
 
     @property
     def d(self) -> int:

@@ -42,10 +42,7 @@ class SyntheticFeatures:
         if self.probabilities.device != self.directions.device:
             raise ValueError(f"probabilities must be on the device of directions ({self.directions.device}), "
                              f"got {self.probabilities.device}")
-        if not isinstance(self.generator, torch.Generator):
-            V.generator("generator", self.generator)
-            raise ValueError("generator must be a torch.Generator (the sampler's own), got None")
-        V.generator_on("generator", self.generator, self.directions.device)
+        V.required_generator_on("generator", self.generator, self.directions.device)
 
     @property
     def d(self) -> int:
