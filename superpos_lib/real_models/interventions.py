@@ -53,8 +53,7 @@ def ablate_latent(model, tokenizer, texts: Sequence[str], sae, latent: int, laye
     check_tokenizer(tokenizer)
     _bert_only(model)
     check_sae(sae, model)
-    if isinstance(latent, bool) or not isinstance(latent, int) or not 0 <= latent < sae.d_sae:
-        raise ValueError(f"latent must be an int in [0, {sae.d_sae - 1}], got {latent!r}")
+    v.int_in_range("latent", latent, 0, sae.d_sae)
     z = latent_activations(model, tokenizer, texts, sae, layer)[..., latent]  # (n_texts, seq)
     direction = sae.W_dec.detach()[0, latent][None]  # (1, d)
     before, after = subtract_directions(model, tokenizer, texts, layer, direction, z)
@@ -131,8 +130,7 @@ def latent_ablation_controls(model, tokenizer, texts: Sequence[str], sae, latent
     check_tokenizer(tokenizer)
     _bert_only(model)
     check_sae(sae, model)
-    if isinstance(latent, bool) or not isinstance(latent, int) or not 0 <= latent < sae.d_sae:
-        raise ValueError(f"latent must be an int in [0, {sae.d_sae - 1}], got {latent!r}")
+    v.int_in_range("latent", latent, 0, sae.d_sae)
     n_controls = v.positive_int("n_controls", n_controls)
     v.non_negative_int("seed", seed)
     gen = torch.Generator().manual_seed(int(seed))
