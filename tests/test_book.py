@@ -85,6 +85,29 @@ def test_chapter_outputs_are_executed_png_and_opaque(path):
                     assert image.getextrema()[-1][0] == 255, f"{path.name}: a figure has a transparent background"
 
 
+# These show a progress bar or conversion messages only when their result is not in the cache, so a
+# cell that nbval compares would pass or fail depending on the machine's cache.
+CACHE_DEPENDENT_OUTPUT = re.compile(r"\b(load_minilm|load_smollm|collect_activations|train_sae_cached|spliced_losses)\(")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_compared_cells_print_the_same_with_a_cold_or_warm_cache(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "nbval-check-output" not in cell.metadata.get("tags", []):
+            continue
+        for match in CACHE_DEPENDENT_OUTPUT.finditer(cell.source):
+            call = cell.source[match.start():]
+            depth, end = 0, 0
+            for end, char in enumerate(call):
+                depth += {"(": 1, ")": -1}.get(char, 0)
+                if depth == 0 and char == ")":
+                    break
+            assert "progress=False" in call[:end], (
+                f"{path.name}: {match.group(1)} in a cell tagged nbval-check-output; move it to a cell of its own "
+                "or pass progress=False")
+
+
 def test_toc_lists_existing_pages_and_every_chapter():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = [toc["root"], *_toc_files(toc.get("parts", []))]

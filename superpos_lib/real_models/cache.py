@@ -15,7 +15,7 @@ from .. import _validate as v
 
 __all__ = ["cache_dir", "cached", "train_sae_cached"]
 
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3  # 3: AuxK loss change in superpos_lib.sae
 
 
 def cache_dir() -> Path:
