@@ -16,6 +16,9 @@ import torch.nn.functional as F
 from superpos_lib.checks import check, check_or_reference, reference_implementation, registered_exercises
 from superpos_lib.checks import _core
 
+from .exercise_cases_ch0_3 import MISTAKES as CH0_3_MISTAKES
+from .exercise_cases_ch0_3 import VARIANTS as CH0_3_VARIANTS
+
 # ------------------------------------------------------------------------------------------------
 # chapter 0-1
 # ------------------------------------------------------------------------------------------------
@@ -549,6 +552,7 @@ MISTAKES += [
     ("random_control", lambda d, g: torch.full(d.shape, float("nan")), "NaN or infinite"),
     ("random_control", lambda d, g: torch.randn(3, generator=g), "same shape as direction"),
 ]
+MISTAKES += CH0_3_MISTAKES  # chapters 0, 1b, 2, 3: tests/exercise_cases_ch0_3.py
 
 
 @pytest.mark.parametrize("exercise, answer, message", MISTAKES,
@@ -666,6 +670,7 @@ VARIANTS += [
     ("random_control", lambda d, g: (lambda r: r * (d.norm() / r.norm()))(torch.randn(d.shape, generator=g,
                                                                                       dtype=torch.float64))),
 ]
+VARIANTS += CH0_3_VARIANTS
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

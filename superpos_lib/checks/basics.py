@@ -1,8 +1,12 @@
-"""Checkers for the warm-up exercise on the "Getting started" page."""
+"""Checkers for the exercises on the "Getting started" page: feature norms, evenly spread directions,
+and two predictions about overlaps."""
+
+import math
 
 import torch
 
-from ._core import call_student, compare, register
+from ._answers import register_answer
+from ._core import _close, call_student, compare, register
 
 __all__: list[str] = []  # checkers register themselves; references are reached via reference_implementation()
 
@@ -34,3 +38,49 @@ def check_feature_norms(fn):
                 W[0].norm(dim=0).expand(3, 5),
         },
     )
+
+
+def spread_directions_reference(n: int) -> torch.Tensor:
+    """``n`` unit vectors in 2-d at angles ``k pi / n`` (k = 0, ..., n - 1): shape ``(2, n)``, one per column."""
+    angles = torch.arange(n, dtype=torch.float64) * math.pi / n
+    return torch.stack([angles.cos(), angles.sin()])
+
+
+def _directions(angles: torch.Tensor) -> torch.Tensor:
+    return torch.stack([angles.cos(), angles.sin()])
+
+
+@register("spread_directions", reference=spread_directions_reference)
+def check_spread_directions(fn):
+    """``fn(n)`` returns ``n`` unit vectors in 2-d at angles ``k pi / n``, ``k = 0, ..., n - 1``, one per
+    column: shape ``(2, n)``."""
+    for n in (5, 6, 2):
+        k = torch.arange(n, dtype=torch.float64)
+        expected = _directions(k * math.pi / n)
+        diagnoses = {
+            "you spread the directions over the whole circle (angles 2 pi k / n); spread them over the "
+            "half-circle, angles pi k / n: u and -u are the same line, so the other half adds nothing new.":
+                _directions(2 * k * math.pi / n),
+            "your first and last directions are opposite (angles 0 and pi): that is the same line twice. "
+            "Divide the half-circle into n equal steps, angles pi k / n for k = 0, ..., n - 1.":
+                _directions(k * math.pi / (n - 1)),
+            "your angles start at pi / n; they start at 0 (k = 0, ..., n - 1).": _directions((k + 1) * math.pi / n),
+            "you used the angles as degrees; torch.cos and torch.sin take radians (pi k / n).":
+                _directions(k * 180.0 / n),
+            "you swapped the coordinates: the direction at angle t is (cos t, sin t), cos first.":
+                _directions(k * math.pi / n).flip(0),
+            "you returned one direction per row, shape (n, 2); the course puts one direction per column, "
+            "shape (2, n).": _directions(k * math.pi / n).T,
+        }
+        got = call_student(fn, n)
+        compare(got, expected, what=f"your result for n = {n}",  # (for n = 2 the transpose is the answer itself)
+                diagnoses={m: w for m, w in diagnoses.items() if not _close(w, expected, 1e-4, 1e-5)})
+
+
+register_answer("worst_overlap_six", tolerance=0.02,
+                explanation="Six lines spread evenly over the half-circle are pi/6 = 30 degrees apart; the closest "
+                            "pairs are neighbours, so the worst overlap is cos 30 degrees = 0.866.")
+register_answer("mean_overlap_d400", tolerance=0.01,
+                explanation="The typical overlap of random directions shrinks like 1/sqrt(d): four times as many "
+                            "dimensions halve it, from 0.080 at d = 100 to sqrt(2 / (pi * 400)) = 0.040. "
+                            "The number of directions (n) hardly matters for the mean.")
