@@ -67,9 +67,10 @@ def make_problems(n, delta, rho, problems, group, seed, unit_columns=False):
 def batched(method, A, A_each, y, k, group, dtype=torch.float32):
     """One call per group of problems sharing a matrix, or one call for all (group == 1).
     Our side runs in ``dtype`` (the library's default float32; "l1" refits and certifies in float64)."""
-    A, A_each, y = A.to(dtype), A_each.to(dtype), y.to(dtype)
-    if group == 1:
-        return recover(A_each, y, method=method, k=k)
+    y = y.to(dtype)
+    if group == 1:  # convert only the matrices this call uses (A_each is A here)
+        return recover(A_each.to(dtype), y, method=method, k=k)
+    A = A.to(dtype)
     return torch.cat([recover(A[i], y[i * group:(i + 1) * group], method=method, k=k)
                       for i in range(A.shape[0])])
 

@@ -165,6 +165,43 @@ def test_omp_matches_sklearn(shared):
             assert np.abs(xh[i].numpy() - ref).max() < 1e-6 * max(1.0, np.abs(ref).max())
 
 
+def _omp_reference(A, y, k):
+    """Plain OMP, one problem at a time in float64: normalised selection, least squares from scratch."""
+    norms = np.linalg.norm(A, axis=0)
+    r, S_, coef = y.copy(), [], np.zeros(0)
+    for _ in range(k):
+        c = np.abs(A.T @ r) / norms
+        c[S_] = -1
+        S_.append(int(np.argmax(c)))
+        coef = np.linalg.lstsq(A[:, S_], y, rcond=None)[0]
+        r = y - A[:, S_] @ coef
+    x = np.zeros(A.shape[1])
+    x[S_] = coef
+    return x
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_omp_batched_matches_a_per_problem_reference(shared):
+    # k up to 0.8 m, so that float32 Gram-Schmidt needs its second pass on the later steps; decaying
+    # amplitudes keep every greedy choice clear of ties, so float32 must choose as float64 does
+    m, n, batch = 30, 60, 12
+    ks = torch.tensor([1, 4, 8, 12, 16, 20, 24, 24, 3, 10, 18, 22])
+    g = gen(21)
+    A = S.gaussian_matrix(m, n, batch=None if shared else batch, generator=g, dtype=torch.float64)
+    x = torch.zeros(batch, n, dtype=torch.float64)
+    for i, k in enumerate(ks.tolist()):
+        support = torch.randperm(n, generator=g)[:k]
+        signs = torch.randint(0, 2, (k,), generator=g).double() * 2 - 1
+        x[i, support] = signs * 0.8 ** torch.arange(k, dtype=torch.float64)
+    y = x @ A.T if shared else (A @ x.unsqueeze(-1))[..., 0]
+    ref = np.stack([_omp_reference((A if shared else A[i]).numpy(), y[i].numpy(), int(ks[i])) for i in range(batch)])
+    for dtype, tol in ((torch.float64, 1e-9), (torch.float32, 2e-4)):
+        xh, info = S.recover(A.to(dtype), y.to(dtype), method="omp", k=ks, return_info=True)
+        assert torch.equal(xh != 0, torch.from_numpy(ref != 0)), dtype  # the same columns chosen
+        assert np.abs(xh.double().numpy() - ref).max() < tol, dtype
+        assert torch.equal(info["steps"], ks)
+
+
 def test_omp_shared_and_per_problem_paths_agree_in_float32():
     A, x, y = problems(40, 80, 6, 16, shared=True, dtype=torch.float32)
     a = S.recover(A, y, method="omp", k=6)  # Gram / Cholesky path
