@@ -184,24 +184,29 @@ def embedding_similarity_recovered(model, tokenizer, texts: Sequence[str], sae, 
         mean = v.tensor("mean", mean, ndim=1)
         if mean.shape[0] != model.config.hidden_size:
             raise ValueError(f"mean must have shape ({model.config.hidden_size},), got {tuple(mean.shape)}")
-    inputs, real = _inputs(tokenizer, texts)
+    # Texts in batches of similar length: padding every text to the longest one would multiply the work.
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=128)["input_ids"]]
+    order = sorted(range(len(texts)), key=lambda i: (lengths[i], i))
+    batches = [_inputs(tokenizer, [texts[i] for i in order[start:start + 32]]) for start in range(0, len(order), 32)]
     if mean is None:
-        h = record_output(model, model.encoder.layer[layer], inputs)
-        mean = h[real].mean(0)
-    keep = real.unsqueeze(-1)
+        recorded = [record_output(model, model.encoder.layer[layer], inputs) for inputs, _ in batches]
+        mean = torch.cat([h[real] for h, (_, real) in zip(recorded, batches)]).mean(0)
+    cos_spliced, cos_mean = [], []
+    for inputs, real in batches:
+        keep = real.unsqueeze(-1)
 
-    def splice(_m, _a, output):
-        h = _hidden(output)
-        with torch.no_grad():
-            return _replace_output(output, torch.where(keep, reconstruct(sae, h), h))
+        def splice(_m, _a, output):
+            h = _hidden(output)
+            with torch.no_grad():
+                return _replace_output(output, torch.where(keep, reconstruct(sae, h), h))
 
-    def ablate(_m, _a, output):
-        h = _hidden(output)
-        return _replace_output(output, torch.where(keep, mean.to(h.dtype).expand_as(h), h))
+        def ablate(_m, _a, output):
+            h = _hidden(output)
+            return _replace_output(output, torch.where(keep, mean.to(h.dtype).expand_as(h), h))
 
-    before = sentence_embeddings(model, inputs)
-    spliced = sentence_embeddings(model, inputs, splice, layer)
-    ablated = sentence_embeddings(model, inputs, ablate, layer)
-    c_s = float((before * spliced).sum(-1).mean())
-    c_m = float((before * ablated).sum(-1).mean())
+        before = sentence_embeddings(model, inputs)
+        cos_spliced.append((before * sentence_embeddings(model, inputs, splice, layer)).sum(-1))
+        cos_mean.append((before * sentence_embeddings(model, inputs, ablate, layer)).sum(-1))
+    c_s = float(torch.cat(cos_spliced).mean())
+    c_m = float(torch.cat(cos_mean).mean())
     return {"cos_spliced": c_s, "cos_mean": c_m, "recovered": (c_s - c_m) / (1.0 - c_m)}
