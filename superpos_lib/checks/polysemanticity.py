@@ -1,9 +1,10 @@
-"""Checkers for the Polysemanticity chapter: the ReLU-hidden toy model's forward pass and the
-neuron polysemanticity count."""
+"""Checkers for the Polysemanticity chapter: the ReLU-hidden toy model's forward pass, the neuron
+polysemanticity count, a prediction about the rotation test and the naming of a neuron regime."""
 
 import torch
 
-from ..metrics.neurons import neuron_polysemanticity
+from ..metrics.neurons import NEURON_REGIMES, neuron_polysemanticity
+from ._answers import register_answer
 from ._core import Mismatch, _as_tensor, call_student, compare, register
 
 __all__: list[str] = []  # checkers register themselves; references are reached via reference_implementation()
@@ -90,3 +91,13 @@ def check_neuron_polysemanticity(fn):
     compare(zero, torch.zeros(5), what="your polysemanticity on all-zero features with threshold 0",
             diagnoses={"with threshold 0 you counted features that are absent (W_ij * 0 = 0): the condition is "
                        "strict, W_ij f_j > threshold, not >=.": (W > -1e30).float().sum(-1)})
+
+
+register_answer("rotation_loss_ratio", tolerance=0.01,
+                explanation="Rotating the hidden layer turns W^T W into (R W)^T (R W) = W^T R^T R W = W^T W, since "
+                            "R^T R = I: the rotated model computes the same outputs, so the loss does not change "
+                            "(ratio 1).")
+register_answer("neuron_regime", choices=NEURON_REGIMES,
+                explanation="Count, for each bar of that panel, the blocks above theta = 0.3: a neuron with one such "
+                            "block reads one feature (monosemantic), with two or more it is polysemantic; 'mixed' "
+                            "means some neurons of each kind.")

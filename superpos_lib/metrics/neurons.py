@@ -15,7 +15,10 @@ import torch
 
 from .. import _validate as v
 
-__all__ = ["neuron_polysemanticity", "neuron_polysemanticity_from_weights", "neuron_feature_groups"]
+__all__ = ["neuron_polysemanticity", "neuron_polysemanticity_from_weights", "neuron_feature_groups", "neuron_regime",
+           "NEURON_REGIMES"]
+
+NEURON_REGIMES = ("monosemantic", "mixed", "polysemantic")
 
 _CHUNK_ENTRIES = 2**24  # entries of the (chunk, ..., d, n) comparison held in memory at once
 
@@ -146,3 +149,23 @@ def neuron_feature_groups(W: torch.Tensor, threshold: float = 0.0) -> list[tuple
         if linked_neurons[i]:
             groups.setdefault(find(i), ([], []))[1].append(i)
     return sorted(((tuple(f), tuple(nr)) for f, nr in groups.values()), key=lambda g: g[0][0])
+
+
+def neuron_regime(W: torch.Tensor, threshold: float = 0.0) -> str:
+    """Name how the neurons of one model read its features, from :func:`neuron_polysemanticity_from_weights`.
+
+    ``W``: ``(d_hidden, n_features)``. Neurons that no feature drives above ``threshold`` are left out;
+    of the others, ``"monosemantic"`` when each reads exactly one feature, ``"polysemantic"`` when each
+    reads two or more, ``"mixed"`` otherwise (also when no neuron is driven at all). One of
+    :data:`NEURON_REGIMES`.
+    """
+    W = _weights(W)
+    if W.ndim != 2:
+        raise ValueError(f"W must be one model's (d_hidden, n_features) matrix, got shape {tuple(W.shape)}")
+    counts = neuron_polysemanticity_from_weights(W, threshold)
+    live = counts[counts > 0]
+    if len(live) and bool((live == 1).all()):
+        return "monosemantic"
+    if len(live) and bool((live >= 2).all()):
+        return "polysemantic"
+    return "mixed"
