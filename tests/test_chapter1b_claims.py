@@ -155,3 +155,12 @@ def test_unequal_importance_deforms_then_snaps():
     assert k >= 2 and (norms[k:, 0] < 0.1).all()
     assert norms[k - 1, 0] < norms[0, 0] and D[k - 1, 0] < D[0, 0]  # shrinks before it snaps
     assert torch.allclose(D[-1, 1:], torch.full((4,), 0.5), atol=0.03)
+
+
+def test_exercise_cell_and_pentagon_vulnerability():
+    # Exercise 1b.2's cell (r = 0.1, p = 0.032): the closed form puts feature 3 in an antipodal pair
+    assert three_feature_phase_losses(torch.tensor(0.1), torch.tensor(10 ** -1.5)).argmin().item() == 2
+    # Exercise 1b.4: a unit pentagon's mean ||(W^T W)_j||^2 is ||W_j||^4 / D_j = 2.5
+    X = thomson_points(5, 2)
+    assert abs((X.T @ X).pow(2).sum(-1).mean().item() - 2.5) < 1e-3
+    assert abs(feature_dimensionality(X).mean().item() - 0.4) < 1e-3
