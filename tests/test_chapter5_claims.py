@@ -118,3 +118,24 @@ def test_learned_big_model_is_a_tight_frame_with_small_positive_coherence(models
     for name, M in {"pentagon": models["pentagon"], "big": W}.items():
         assert signed_coherence(M)[0] < mutual_coherence(M).item()
     assert rip_exhaustive(W, 3).delta.item() < rip_exhaustive(gauss, 3).delta.item()
+
+
+def test_exercise_greedy_swap_finds_the_exact_U3_with_a_tenth_of_the_random_budget():
+    """Exercises 5.1 and 5.2 as the chapter runs them: the reference functions reproduce the random column and
+    the greedy search (8 starts x 25 steps) reaches the exact U_3, above 2000 random supports."""
+    from superpos_lib.checks import reference_implementation
+
+    swap, sampled = reference_implementation("greedy_swap"), reference_implementation("sampled_rip")
+    A = gaussian_matrix(40, 120, generator=seeded(0), dtype=torch.float64)
+    supports = torch.rand(1, 2000, 120, generator=seeded(1)).argsort(dim=-1)[0, :, :4]
+    random4 = rip_lower_bound(A, 4, n_supports=2000, method="random", generator=seeded(1))
+    assert float(sampled(A, supports)) == pytest.approx(float(random4.delta), abs=1e-12)
+    An, gen, best = A / A.norm(dim=0), seeded(5), 0.0
+    for _ in range(8):
+        S = torch.randperm(120, generator=gen)[:3]
+        for _ in range(25):
+            best = max(best, torch.linalg.eigvalsh(An[:, S].T @ An[:, S])[-1].item() - 1)
+            S = swap(An, S)
+    exact = rip_exhaustive(A, 3)
+    random3 = rip_lower_bound(A, 3, n_supports=2000, method="random", generator=seeded(1))
+    assert best == pytest.approx(float(exact.U), abs=1e-9) and best > float(random3.U) + 0.1

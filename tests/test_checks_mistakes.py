@@ -18,6 +18,8 @@ from superpos_lib.checks import _core
 
 from .exercise_cases_ch0_3 import MISTAKES as CH0_3_MISTAKES
 from .exercise_cases_ch0_3 import VARIANTS as CH0_3_VARIANTS
+from .exercise_cases_ch5_7 import MISTAKES as CH5_7_MISTAKES
+from .exercise_cases_ch5_7 import VARIANTS as CH5_7_VARIANTS
 
 # ------------------------------------------------------------------------------------------------
 # chapter 0-1
@@ -553,6 +555,7 @@ MISTAKES += [
     ("random_control", lambda d, g: torch.randn(3, generator=g), "same shape as direction"),
 ]
 MISTAKES += CH0_3_MISTAKES  # chapters 0, 1b, 2, 3: tests/exercise_cases_ch0_3.py
+MISTAKES += CH5_7_MISTAKES  # chapters 5, 6, 6b, 7: tests/exercise_cases_ch5_7.py
 
 
 @pytest.mark.parametrize("exercise, answer, message", MISTAKES,
@@ -671,6 +674,7 @@ VARIANTS += [
                                                                                       dtype=torch.float64))),
 ]
 VARIANTS += CH0_3_VARIANTS
+VARIANTS += CH5_7_VARIANTS
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -693,7 +697,7 @@ def test_a_function_that_modifies_its_input_passes_with_a_note():
 # every diagnosis is reachable and differs from the right answer
 # ------------------------------------------------------------------------------------------------
 
-CHECKER_MODULES = ["basics", "toy_models", "polysemanticity", "sparsity", "sensing", "rip", "sae", "real_models"]
+CHECKER_MODULES = ["basics", "toy_models", "polysemanticity", "sparsity", "sensing", "rip", "sae", "real_models", "transformer"]
 
 
 def _recorded_diagnoses(monkeypatch):

@@ -1,11 +1,13 @@
-"""Checkers for chapter 5 (The restricted isometry property): coherence, the Welch bound and a
-sampled RIP lower bound."""
+"""Checkers for chapter 5 (The restricted isometry property): coherence, the Welch bound, a
+sampled RIP lower bound, one step of the greedy support search, and two answer exercises (the learned
+pentagon's coherence; which overlaps training keeps small)."""
 
 import math
 
 import torch
 
 from ..rip import mutual_coherence, normalize_columns, welch_bound
+from ._answers import register_answer
 from ._core import Mismatch, _close, call_student, compare, register
 
 __all__: list[str] = []  # checkers register themselves; references are reached via reference_implementation()
@@ -154,3 +156,102 @@ def check_sampled_rip(fn):
     got = call_student(fn, tetra.clone(), torch.tensor([[0, 1, 2, 3]]))
     compare(got, torch.tensor(1.0, dtype=torch.float64), what="your sampled delta_4 of the tetrahedron frame",
             atol=1e-6)
+
+
+# ---------------------------------------------------------------- the greedy support swap
+
+def greedy_swap_reference(An, S):
+    """One step of the greedy search for a large ``lambda_max(A_S^T A_S)``: ``An (m, n)`` has unit columns,
+    ``S (s,)`` is a support (int64). With ``v`` the eigenvector of the largest eigenvalue, the entry ``i``
+    with the smallest ``|v_i|`` leaves, and the column ``j`` outside ``S`` with the largest
+    ``|a_j . u|``, ``u = A_S v - v_i a_i``, takes its place. Returns the new support ``(s,)`` (int64)."""
+    cols = An[:, S]  # (m, s)
+    vec = torch.linalg.eigh(cols.T @ cols).eigenvectors[:, -1]  # eigh sorts ascending: the last is lambda_max's
+    out = vec.abs().argmin()
+    u = cols @ vec - vec[out] * cols[:, out]
+    score = (An.T @ u).abs()
+    score[S] = -math.inf
+    new = S.clone()
+    new[out] = score.argmax()
+    return new
+
+
+def _swap_variants(An, S):
+    """The new support (sorted) that the right rule and typical wrong rules give, as float64 tensors."""
+    cols = An[:, S]
+    eig, vec = torch.linalg.eigh(cols.T @ cols)
+
+    def swap(v, out, u, signed=False):
+        score = (An.T @ u) if signed else (An.T @ u).abs()
+        score[S] = -math.inf
+        new = S.clone()
+        new[out] = score.argmax()
+        return new.sort().values.to(torch.float64)
+
+    v_max, v_min = vec[:, -1], vec[:, 0]
+    small, large = v_max.abs().argmin(), v_max.abs().argmax()
+    u = cols @ v_max - v_max[small] * cols[:, small]
+    small_min = v_min.abs().argmin()
+    return swap(v_max, small, u), {
+        "you swapped out the entry with the LARGEST weight |v_i|; the one that matters least (smallest |v_i|) "
+        "should leave.": swap(v_max, large, cols @ v_max - v_max[large] * cols[:, large]),
+        "you used the eigenvector of the smallest eigenvalue: eigh sorts eigenvalues in ascending order, so "
+        "lambda_max's eigenvector is the last column, eigenvectors[:, -1].":
+            swap(v_min, small_min, cols @ v_min - v_min[small_min] * cols[:, small_min]),
+        "rank the candidate columns by |a_j . u|: a column pointing against u helps as much, since its "
+        "weight can be negative.": swap(v_max, small, u, signed=True),
+        "build u from the columns that stay: remove the outgoing column's part, u = A_S v - v_i a_i.":
+            swap(v_max, small, cols @ v_max),
+    }
+
+
+def _swap_cases():
+    """Three (An, S) problems with clear gaps between the weights |v_i| (at least 0.13)."""
+    cases = []
+    for seed in (14, 31, 39):  # on each, every wrong rule below gives a support of its own
+        g = torch.Generator().manual_seed(seed)
+        A = torch.randn(8, 20, generator=g, dtype=torch.float64)
+        S = torch.randperm(20, generator=g)[:4]
+        cases.append((A / A.norm(dim=0), S))
+    return cases
+
+
+@register("greedy_swap", reference=greedy_swap_reference)
+def check_greedy_swap(fn):
+    """``fn(An, S)`` returns the support after one greedy swap that pushes ``lambda_max`` up."""
+    for i, (An, S) in enumerate(_swap_cases()):
+        expected, wrong = _swap_variants(An, S)
+        got = call_student(fn, An.clone(), S.clone())
+        if got is None:
+            raise Mismatch("your function returned None: return the new support (a tensor of s column indices).")
+        got = torch.as_tensor(got)
+        if got.numel() == 1 and S.numel() > 1:
+            raise Mismatch("return the whole new support (s column indices), not only the column that comes in.")
+        if got.is_floating_point():
+            raise Mismatch("the support should hold integer column indices (int64), not floats.")
+        if got.shape != S.shape:
+            raise Mismatch(f"your new support has shape {tuple(got.shape)}, expected {tuple(S.shape)} "
+                           "(as many indices as the old one).")
+        if got.unique().numel() < got.numel():
+            raise Mismatch("your new support repeats a column: the incoming column must come from outside S "
+                           "(set the scores of the columns in S to -inf before the argmax).")
+        if torch.equal(got.sort().values, S.sort().values):
+            raise Mismatch("your support did not change: one entry must be replaced by a column from outside S.")
+        diagnoses = {m: w for m, w in wrong.items() if not torch.equal(w, expected)}
+        compare(got.sort().values.to(torch.float64), expected, what="your new support (sorted)"
+                + ("" if i == 0 else f" on test matrix {i + 1}"), diagnoses=diagnoses, atol=0, rtol=0)
+
+
+# ---------------------------------------------------------------- predict and interpret
+
+register_answer(
+    "pentagon_coherence", tolerance=0.03,
+    explanation="Coherence counts |cos|, so a direction and its negative are the same line. Five arms 72 degrees "
+                "apart give neighbours cos 72 = 0.31, but the next-but-one pair sits at 144 degrees, cos = -0.81: "
+                "as lines those two are only 36 degrees apart, and |cos 144| = cos 36 = 0.81 is the coherence.")
+
+register_answer(
+    "overlap_sign", choices=["positive", "negative"],
+    explanation="Compare the columns mu+ (largest positive cosine) and mu- (largest negative one, in size) in the "
+                "table: a positive overlap makes an absent feature's read-out positive (a false positive that the "
+                "ReLU passes), a negative one is clipped by the ReLU, so training pushes the positive ones down.")

@@ -1,0 +1,110 @@
+"""Typical mistakes and correct variants for the exercises added to chapters 5, 6, 6b and 7 (function
+exercises); tests/test_checks_mistakes.py runs them with every other checker's cases, including the
+tests that every diagnosis is reachable and differs from the right answer."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import torch
+
+
+
+# ---------------------------------------------------------------- 5.2 greedy swap
+
+def _swap(An, S, *, vector="max", leave="small", u_full=False, signed=False, exclude=True, out="support"):
+    cols = An[:, S]
+    vecs = torch.linalg.eigh(cols.T @ cols).eigenvectors
+    v = vecs[:, -1] if vector == "max" else vecs[:, 0]
+    i = v.abs().argmin() if leave == "small" else v.abs().argmax()
+    u = cols @ v if u_full else cols @ v - v[i] * cols[:, i]
+    score = An.T @ u if signed else (An.T @ u).abs()
+    if exclude:
+        score[S] = -float("inf")
+    if out == "incoming":
+        return score.argmax()
+    new = S.clone()
+    new[i] = score.argmax()
+    return new.double() if out == "float" else new
+
+
+def _swap_np(An, S):
+    An, S = An.numpy(), S.numpy()
+    cols = An[:, S]
+    v = np.linalg.eigh(cols.T @ cols)[1][:, -1]
+    i = np.abs(v).argmin()
+    score = np.abs(An.T @ (cols @ v - v[i] * cols[:, i]))
+    score[S] = -np.inf
+    new = S.copy()
+    new[i] = score.argmax()
+    return new
+
+
+MISTAKES = [
+    # 5.2 greedy swap
+    ("greedy_swap", lambda An, S: _swap(An, S, leave="large"), "LARGEST weight"),
+    ("greedy_swap", lambda An, S: _swap(An, S, vector="min"), "eigenvector of the smallest eigenvalue"),
+    ("greedy_swap", lambda An, S: _swap(An, S, signed=True), "rank the candidate columns by |a_j . u|"),
+    ("greedy_swap", lambda An, S: _swap(An, S, u_full=True), "remove the outgoing column's part"),
+    ("greedy_swap", lambda An, S: _swap(An, S, exclude=False), "repeats a column"),
+    ("greedy_swap", lambda An, S: _swap(An, S, out="incoming"), "not only the column that comes in"),
+    ("greedy_swap", lambda An, S: _swap(An, S, out="float"), "integer column indices"),
+    ("greedy_swap", lambda An, S: S.clone(), "did not change"),
+    ("greedy_swap", lambda An, S: None, "returned None"),
+    ("greedy_swap", lambda An, S: torch.cat([S, S[:1]]), "has shape (5,)"),
+    ("greedy_swap", lambda An, S: (S + 1) % An.shape[1], "differs from the reference"),
+]
+
+VARIANTS = [
+    ("greedy_swap", _swap_np),
+    ("greedy_swap", lambda An, S: _swap(An.float(), S).sort().values),
+]
+
+
+
+
+# ---------------------------------------------------------------- 7.4 type entropy
+
+def _type_entropy(types, *, log=math.log2, value="entropy"):
+    out = []
+    for row in types.tolist():
+        k, counts = len(row), Counter(row).values()
+        h = -sum(c / k * log(c / k) for c in counts)
+        out.append({"entropy": h, "distinct": len(counts), "effective": 2 ** h, "negative": -h,
+                    "counts": -sum(c * math.log2(c) for c in counts), "positions": math.log2(k)}[value])
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def _pooled_entropy(types):
+    q = torch.bincount(types.flatten()).double()
+    q = q[q > 0] / types.numel()
+    return torch.full((types.shape[0],), float(-(q * q.log2()).sum()))
+
+
+def _dense_entropy(types):  # a histogram over every id: 0 * log 0 = NaN
+    q = torch.stack([torch.bincount(r, minlength=int(types.max()) + 1).double() for r in types]) / types.shape[1]
+    return -(q * q.log2()).sum(1)
+
+
+MISTAKES += [
+    ("type_entropy", lambda t: _type_entropy(t, log=math.log), "natural log"),
+    ("type_entropy", lambda t: _type_entropy(t, value="distinct"), "number of distinct token types"),
+    ("type_entropy", lambda t: _type_entropy(t, value="effective"), "2**H"),
+    ("type_entropy", lambda t: _type_entropy(t, value="negative"), "minus sign"),
+    ("type_entropy", lambda t: _type_entropy(t, value="counts"), "counts instead of the fractions"),
+    ("type_entropy", lambda t: _type_entropy(t, value="positions"), "counted positions"),
+    ("type_entropy", _pooled_entropy, "pooled all units"),
+    ("type_entropy", _dense_entropy, "0 log 0 counts as 0"),
+    ("type_entropy", lambda t: (_type_entropy(t), _type_entropy(t, value="distinct")), "entropies alone"),
+    ("type_entropy", lambda t: None, "should be a tensor"),
+]
+
+VARIANTS += [
+    ("type_entropy", lambda t: _type_entropy(t).float()),
+    ("type_entropy", lambda t: torch.stack([(lambda c: -(c / c.sum() * (c / c.sum()).log2()).sum())(
+        torch.unique(r, return_counts=True)[1].double()) for r in t])),
+    ("type_entropy", lambda t: np.array([-sum(c / t.shape[1] * np.log2(c / t.shape[1])
+                                              for c in np.unique(r, return_counts=True)[1]) for r in t.numpy()])),
+]
