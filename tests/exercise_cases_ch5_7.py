@@ -63,6 +63,74 @@ VARIANTS = [
 ]
 
 
+# ---------------------------------------------------------------- 6.3 TopK, 6.5 JumpReLU backward
+
+from superpos_lib.checks.sae import jumprelu_backward_reference as _jump_ref  # noqa: E402
+from superpos_lib.checks.sae import topk_activation_reference as _topk_ref  # noqa: E402
+from superpos_lib.sae import jumprelu  # noqa: E402
+
+
+def _topk(pre, k, *, relu=True, mask=False, dim=-1, by_abs=False, largest=True):
+    idx = (pre.abs() if by_abs else pre).topk(k, dim=dim, largest=largest).indices
+    values = pre.gather(dim, idx)
+    if mask:
+        values = (values > 0).to(pre.dtype)
+    elif relu:
+        values = torch.relu(values)
+    return torch.zeros_like(pre).scatter(dim, idx, values)
+
+
+def _jump(pre, theta, eps, g, *, on="theta", chain_pre=True, reduce="sum", factor="theta", sign=-1.0, window=0.5,
+          divide=True, chain_theta=True, swap=False):
+    mask = {"theta": (pre > theta).to(pre.dtype), "zero": (pre > 0).to(pre.dtype), "all": torch.ones_like(pre)}[on]
+    grad_pre = g * mask if chain_pre else mask
+    kernel = ((pre - theta).abs() < window * eps).to(pre.dtype)
+    per = sign * (theta if factor == "theta" else 1.0) / (eps if divide else 1.0) * kernel * (g if chain_theta else 1.0)
+    grad_theta = {"sum": per.sum(0), "mean": per.mean(0), "none": per}[reduce]
+    return (grad_theta, grad_pre) if swap else (grad_pre, grad_theta)
+
+
+def _jump_autograd(pre, theta, eps, g):
+    p, t = pre.clone().requires_grad_(True), theta.clone().requires_grad_(True)
+    jumprelu(p, t, eps).backward(g)
+    return p.grad, t.grad
+
+
+MISTAKES += [
+    # 6.3 TopK
+    ("topk_activation", lambda pre, k: _topk(pre, k, relu=False), "not through a ReLU"),
+    ("topk_activation", lambda pre, k: _topk(pre, k, mask=True), "0/1 mask"),
+    ("topk_activation", lambda pre, k: _topk(pre, k, dim=0), "over the batch (dim=0)"),
+    ("topk_activation", lambda pre, k: _topk(pre, k, by_abs=True), "largest |pre|"),
+    ("topk_activation", lambda pre, k: _topk(pre, k, largest=False), "k smallest"),
+    ("topk_activation", lambda pre, k: torch.relu(pre), "plain ReLU"),
+    ("topk_activation", lambda pre, k: _topk(pre, 3), "ignores k"),
+    ("topk_activation", lambda pre, k: pre.topk(k, dim=-1), "not the (values, indices)"),
+    # 6.5 JumpReLU backward
+    ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g, on="zero"), "you used pre > 0"),
+    ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g, on="all"), "must be 0 where the latent is off"),
+    ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g, chain_pre=False), "grad_pre = grad_out * H"),
+    ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g, reduce="none"), "sum the threshold's gradient"),
+    ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g, reduce="mean"), "you averaged over the batch"),
+    ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g, factor="one"), "left out the factor theta"),
+    ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g, sign=1.0), "the sign is wrong"),
+    ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g, window=1.0), "window is too wide"),
+    ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g, divide=False), "divide by the bandwidth"),
+    ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g, chain_theta=False), "before summing over the batch"),
+    ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g, swap=True), "in the order (grad_pre, grad_theta)"),
+    ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g)[0], "return a pair"),
+]
+
+VARIANTS += [
+    ("topk_activation", lambda pre, k: _topk_ref(torch.relu(pre), k)),
+    ("topk_activation", lambda pre, k: torch.where(pre >= pre.topk(k, dim=-1).values[:, -1:], pre, 0.0).relu()),
+    ("topk_activation", lambda pre, k: (lambda p: np.where(p >= np.sort(p, axis=-1)[:, -k][:, None], np.maximum(p, 0), 0))(
+        pre.numpy().astype(np.float64))),
+    ("jumprelu_backward", _jump_autograd),
+    ("jumprelu_backward", lambda p, t, e, g: _jump_ref(p.double(), t.double(), e, g.double())),
+    ("jumprelu_backward", lambda p, t, e, g: tuple(x.numpy() for x in _jump(p, t, e, g))),
+]
+# ---------------------------------------------------------------- end of chapter 6
 
 
 # ---------------------------------------------------------------- 7.4 type entropy
@@ -108,3 +176,4 @@ VARIANTS += [
     ("type_entropy", lambda t: np.array([-sum(c / t.shape[1] * np.log2(c / t.shape[1])
                                               for c in np.unique(r, return_counts=True)[1]) for r in t.numpy()])),
 ]
+

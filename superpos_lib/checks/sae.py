@@ -1,4 +1,5 @@
-"""Checkers for chapter 6 (sparse autoencoders)."""
+"""Checkers for chapter 6 (sparse autoencoders): forward pass, loss, MMCS, the TopK rule and the
+JumpReLU straight-through gradients; and chapter 6b (resampling and AuxK)."""
 
 import torch
 
@@ -165,4 +166,117 @@ def check_resample_decoder_rows(fn):
             torch.where(dead[:, None], (x_chosen - b_dec) / (x_chosen - b_dec).norm(dim=0, keepdim=True), W_dec),
         "you replaced the live rows and kept the dead ones: the mask is inverted.":
             torch.where(~dead[:, None], new, W_dec),
+    })
+
+
+# ---------------------------------------------------------------- activation rules
+
+def topk_activation_reference(pre, k):
+    """TopK rule: in each row of ``pre (batch, d_sae)`` keep the ``k`` largest entries through a ReLU, 0 elsewhere."""
+    values, indices = pre.topk(k, dim=-1)
+    return torch.zeros_like(pre).scatter(-1, indices, torch.relu(values))
+
+
+def _topk_case():
+    """Pre-activations with distinct values; row 1 has only 2 positive entries, fewer than k = 3."""
+    pre = torch.randn(6, 9, generator=_gen(6))
+    pre[1] = -pre[1].abs() - 0.1
+    pre[1, 2], pre[1, 7] = 0.8, 0.3
+    pre[3, 4] = -3.0  # the entry of largest |pre| in row 3 is negative
+    return pre
+
+
+@register("topk_activation", reference=topk_activation_reference)
+def check_topk_activation(fn):
+    """``fn(pre, k)``: ``pre (batch, d_sae)`` -> latents of the same shape, the ``k`` largest entries of each
+    row through a ReLU, every other entry 0."""
+    pre, k = _topk_case(), 3
+    expected = topk_activation_reference(pre, k)
+    values, indices = pre.topk(k, dim=-1)
+    got = call_student(fn, pre.clone(), k)
+    if isinstance(got, (tuple, list)):
+        raise Mismatch("return the latents themselves, one tensor of the shape of pre (zeros where a latent is "
+                       "off), not the (values, indices) that topk gives.")
+    by_abs = pre.gather(-1, pre.abs().topk(k, dim=-1).indices)
+    compare(got, expected, what="your latents", diagnoses={
+        "you kept the k largest entries but not through a ReLU: in a row with fewer than k positive "
+        "pre-activations a negative one survived (latents are never negative).":
+            torch.zeros_like(pre).scatter(-1, indices, values),
+        "you returned a 0/1 mask of the winners; keep their values (through a ReLU).":
+            torch.zeros_like(pre).scatter(-1, indices, (values > 0).float()),
+        "you took the top k over the batch (dim=0) for each latent; take it over the latents (dim=-1) of "
+        "each sample.": torch.zeros_like(pre).scatter(0, pre.topk(k, dim=0).indices, torch.relu(pre.topk(k, dim=0).values)),
+        "you kept the k entries of largest |pre|; TopK keeps the k largest (most positive) pre-activations.":
+            torch.zeros_like(pre).scatter(-1, pre.abs().topk(k, dim=-1).indices, torch.relu(by_abs)),
+        "you kept the k smallest entries: use the largest (topk's default, largest=True).":
+            torch.zeros_like(pre).scatter(-1, pre.topk(k, dim=-1, largest=False).indices,
+                                          torch.relu(pre.topk(k, dim=-1, largest=False).values)),
+        "you applied a plain ReLU: TopK also sets every latent outside the k largest to 0.": torch.relu(pre),
+    })
+    got1 = call_student(fn, pre.clone(), 1)
+    compare(got1, topk_activation_reference(pre, 1), what="your latents with k = 1",
+            diagnoses={"your function ignores k (with k = 1 only the largest entry of each row stays).":
+                       expected})
+
+
+def jumprelu_backward_reference(pre, theta, eps, grad_out):
+    """Straight-through gradients of ``z = pre * H(pre - theta)`` (Rajamanoharan et al.): ``pre (batch, m)``,
+    ``theta (m,)``, bandwidth ``eps``, ``grad_out = dL/dz (batch, m)``. Returns ``(grad_pre (batch, m),
+    grad_theta (m,))`` with ``grad_pre = grad_out * H(pre - theta)`` and ``grad_theta = sum over the batch of
+    -(theta / eps) * K((pre - theta) / eps) * grad_out``, ``K(u) = 1[|u| < 1/2]``."""
+    window = ((pre - theta).abs() < eps / 2).to(pre.dtype)
+    grad_pre = grad_out * (pre > theta).to(pre.dtype)
+    grad_theta = (-(theta / eps) * window * grad_out).sum(0)
+    return grad_pre, grad_theta
+
+
+def _jump_case():
+    g = _gen(7)
+    theta = torch.tensor([0.5, 1.0, 1.5, 2.0, 0.8])
+    eps = 0.4
+    # offsets from the threshold in units of eps: inside the window (|u| < 1/2), just outside it (1/2 < |u| < 1),
+    # and far away; every latent gets some of each
+    u = torch.tensor([[-0.3, 0.2, 0.7, -2.0, 0.4], [0.1, -0.8, -0.4, 0.3, 3.0], [0.45, 0.35, 0.1, -0.6, -0.2],
+                      [-3.0, 0.6, -0.15, 0.25, 0.9], [0.8, -0.1, 2.5, -0.35, -0.7], [-0.6, 4.0, 0.3, 0.05, 0.15]])
+    pre = theta + eps * u
+    pre[0, 3] = 0.3  # positive but below its threshold: pre > 0 differs from pre > theta
+    pre[4, 0] = -0.2  # negative, far below its threshold
+    grad_out = torch.randn(6, 5, generator=g)
+    return pre, theta, eps, grad_out
+
+
+@register("jumprelu_backward", reference=jumprelu_backward_reference)
+def check_jumprelu_backward(fn):
+    """``fn(pre, theta, eps, grad_out) -> (grad_pre, grad_theta)``, the JumpReLU straight-through gradients."""
+    pre, theta, eps, grad_out = _jump_case()
+    grad_pre, grad_theta = jumprelu_backward_reference(pre, theta, eps, grad_out)
+    got = call_student(fn, pre.clone(), theta.clone(), eps, grad_out.clone())
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise Mismatch("return a pair (grad_pre, grad_theta).")
+    got_pre, got_theta = (torch.as_tensor(t) for t in got)
+    if got_pre.shape == theta.shape and got_theta.shape == pre.shape:
+        raise Mismatch("you returned (grad_theta, grad_pre); return them in the order (grad_pre, grad_theta).")
+    on = (pre > theta).to(pre.dtype)
+    compare(got_pre, grad_pre, what="your grad_pre", diagnoses={
+        "grad_pre is the ordinary derivative of pre * H(pre - theta): grad_out where pre > theta, 0 elsewhere "
+        "(you used pre > 0, the ReLU's).": grad_out * (pre > 0).to(pre.dtype),
+        "grad_pre must be 0 where the latent is off (pre <= theta): multiply grad_out by H(pre - theta).": grad_out,
+        "multiply by grad_out (the chain rule): grad_pre = grad_out * H(pre - theta).": on,
+    })
+    window = ((pre - theta).abs() < eps / 2).to(pre.dtype)
+    wide = ((pre - theta).abs() < eps).to(pre.dtype)
+    per_sample = -(theta / eps) * window * grad_out
+    compare(got_theta, grad_theta, what="your grad_theta", diagnoses={
+        "sum the threshold's gradient over the batch: theta is shared by every sample, so grad_theta has shape "
+        "(m,).": per_sample,
+        "you averaged over the batch; the gradient of a sum over samples is the sum of their gradients.":
+            per_sample.mean(0),
+        "you left out the factor theta: that is the pseudo-derivative of the step H(pre - theta), -(1/eps) K; "
+        "for JumpReLU = pre * H(pre - theta) it is -(theta/eps) K.": (-(1 / eps) * window * grad_out).sum(0),
+        "the sign is wrong: raising theta switches latents off, so d z / d theta = -(theta/eps) K.": -grad_theta,
+        "the kernel's window is too wide: K(u) = 1 for |u| < 1/2, so only |pre - theta| < eps/2 counts.":
+            (-(theta / eps) * wide * grad_out).sum(0),
+        "divide by the bandwidth eps: the pseudo-derivative is -(theta/eps) K((pre - theta)/eps).":
+            (-theta * window * grad_out).sum(0),
+        "multiply by grad_out (the chain rule) before summing over the batch.": (-(theta / eps) * window).sum(0),
     })
