@@ -1,9 +1,14 @@
-"""Checkers for the Sparsity chapter: Gini coefficient, effective dimension and a generator of
-correlated feature pairs."""
+"""Checkers for the Sparsity chapter: Gini coefficient, effective dimension, a generator of
+correlated feature pairs, the training loop of the correlated-features experiments, and two
+predictions of a pair's geometry."""
+
+import math
 
 import torch
 
+from ..metrics.geometry import PAIR_GEOMETRIES
 from ..metrics.sparsity import effective_dimension, gini
+from ._answers import register_answer
 from ._core import Mismatch, _as_tensor, call_student, compare, register
 
 __all__: list[str] = []  # checkers register themselves; references are reached via reference_implementation()
@@ -176,3 +181,125 @@ def check_correlated_features(fn):
     if not torch.equal(got, again):
         raise Mismatch("two calls with generators seeded alike gave different samples: pass generator= to every "
                        "random call (torch.rand(..., generator=generator)).")
+
+
+# --- the training loop of the correlated-features experiments ----------------------------------------------
+
+
+def train_on_sampler_reference(model, sample, steps=2000, lr=1e-2, progress=True):
+    """Adam (learning rate decaying to 0 on a cosine) on ``model.loss(sample()).sum()``, one fresh batch per
+    step; ``sample()`` returns ``(batch, n_instances, n_features)``. Returns ``model``."""
+    from tqdm.auto import tqdm
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 0.5 * (1 + math.cos(math.pi * t / steps)))
+    for _ in tqdm(range(steps), disable=not progress, desc="training"):
+        loss = model.loss(sample()).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return model
+
+
+_TRAIN_STEPS, _TRAIN_LR = 40, 5e-3
+
+
+def _training_setup():
+    """A fresh small toy model and a seeded sampler that counts its calls."""
+    from ..data import sparse_features
+    from ..toy_models import ToyModel
+
+    model = ToyModel(5, 2, 3, feature_probability=torch.tensor([[0.1], [0.3], [1.0]]), seed=0)
+    generator = torch.Generator().manual_seed(0)
+    calls = [0]
+
+    def sample():
+        calls[0] += 1
+        return sparse_features(64, 3, 5, model.feature_probability, generator=generator)
+
+    return model, sample, calls
+
+
+def _mistaken_run(*, adam=True, zero_grad=True, schedule="cosine", fresh_batches=True, optimizer_once=True,
+                  schedule_first=False, lr=_TRAIN_LR):
+    """The reference loop with one typical mistake, on the checker's inputs: the final ``W``."""
+    model, sample, _ = _training_setup()
+    steps = _TRAIN_STEPS
+    factor = {"cosine": lambda t: 0.5 * (1 + math.cos(math.pi * t / steps)), "constant": lambda t: 1.0,
+              "linear": lambda t: 1 - t / steps}[schedule]
+    make = (lambda: torch.optim.Adam(model.parameters(), lr=lr)) if adam else \
+        (lambda: torch.optim.SGD(model.parameters(), lr=lr))
+    optimizer = make()
+    fixed = None if fresh_batches else sample()
+    for t in range(steps):
+        if not optimizer_once:
+            optimizer = make()
+        for group in optimizer.param_groups:
+            group["lr"] = lr * factor(t + 1 if schedule_first else t)
+        loss = model.loss(sample() if fresh_batches else fixed).sum()
+        if zero_grad:
+            optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.W.detach().clone()
+
+
+@register("train_on_sampler", reference=train_on_sampler_reference)
+def check_train_on_sampler(fn):
+    """``fn(model, sample, steps, lr, progress)`` trains ``model`` with Adam, the learning rate decaying from
+    ``lr`` to 0 on a cosine, on ``model.loss(sample()).sum()`` with one fresh batch per step, and returns the
+    model."""
+    model, sample, calls = _training_setup()
+    W0 = model.W.detach().clone()
+    got = call_student(fn, model, sample, steps=_TRAIN_STEPS, lr=_TRAIN_LR, progress=False)
+    if got is not model:
+        raise Mismatch("return the model you trained (return model), so that a cell can write "
+                       "model = train_on_sampler(ToyModel(...), sample).")
+    if calls[0] == 0:
+        raise Mismatch("your loop never called sample(): draw a fresh batch with sample() at every step.")
+    if calls[0] == 1:
+        raise Mismatch(f"you called sample() once for {_TRAIN_STEPS} steps: the model then fits one fixed batch. "
+                       "Draw a fresh batch with sample() inside the loop, at every step.")
+    if calls[0] != _TRAIN_STEPS:
+        per = f" ({calls[0] / _TRAIN_STEPS:g} per step)" if calls[0] % _TRAIN_STEPS == 0 else ""
+        raise Mismatch(f"with steps={_TRAIN_STEPS} your loop called sample() {calls[0]} times{per}; take exactly one "
+                       "batch per step, and use the steps argument rather than a fixed number.")
+    W = model.W.detach()
+    if torch.equal(W, W0):
+        raise Mismatch("your loop did not change the model's weights: call loss.backward() and then "
+                       "optimizer.step() at every step.")
+    compare(
+        W,
+        _mistaken_run(),
+        what="the W your loop trained",
+        rtol=1e-3,
+        atol=1e-4,
+        diagnoses={
+            "your gradients add up over the steps: call optimizer.zero_grad() before loss.backward() at every step.":
+                _mistaken_run(zero_grad=False),
+            "your learning rate stays at lr; it should decay to 0 on a cosine, lr * 0.5 * (1 + cos(pi * t / steps)) "
+            "at step t (e.g. torch.optim.lr_scheduler.LambdaLR, stepped once per step).":
+                _mistaken_run(schedule="constant"),
+            "your learning rate decays linearly; use the cosine lr * 0.5 * (1 + cos(pi * t / steps)).":
+                _mistaken_run(schedule="linear"),
+            "you used plain gradient descent (SGD); the loop uses Adam, torch.optim.Adam(model.parameters(), lr=lr).":
+                _mistaken_run(adam=False),
+            "you create the optimizer inside the loop, which resets Adam's running averages at every step: "
+            "create it once, before the loop.": _mistaken_run(optimizer_once=False, schedule="constant"),
+            f"your loop ignores the lr argument (the checker passes lr={_TRAIN_LR}): give it to the optimizer, "
+            "torch.optim.Adam(model.parameters(), lr=lr).": _mistaken_run(lr=1e-2),
+            "your schedule is one step ahead: step the optimizer first, then the schedule (optimizer.step(), "
+            "then schedule.step()).": _mistaken_run(schedule_first=True),
+        },
+    )
+
+
+register_answer("anticorrelated_geometry", choices=PAIR_GEOMETRIES,
+                explanation="The two features of an anticorrelated pair are never present together, so putting them "
+                            "on opposite directions (antipodal) costs nothing: the ReLU removes the negative "
+                            "read-out of the absent feature.")
+register_answer("correlated_dense_geometry", choices=PAIR_GEOMETRIES,
+                explanation="Correlated features are present together, exactly when sharing a direction hurts; with "
+                            "little room and dense pairs the model gives up telling them apart and stores 'the pair is "
+                            "on' along one shared direction (collapsed, norms near 1/sqrt(2)).")

@@ -12,7 +12,9 @@ from .. import _validate
 
 __all__ = ["feature_norms", "feature_angles", "feature_interference", "feature_dimensionality",
            "dimensions_per_feature", "represented_features", "feature_groups", "thomson_points", "cosine_spectrum",
-           "polytope_name"]
+           "polytope_name", "pair_geometry", "PAIR_GEOMETRIES"]
+
+PAIR_GEOMETRIES = ("collapsed", "orthogonal", "antipodal", "dropped", "other")
 
 _EPS = 1e-12
 
@@ -78,6 +80,26 @@ def dimensions_per_feature(W: torch.Tensor) -> torch.Tensor:
     """
     W = _check_W(W)
     return W.shape[-2] / W.pow(2).sum(dim=(-2, -1)).clamp_min(_EPS)
+
+
+def pair_geometry(W: torch.Tensor, a: int, *, min_norm: float = 0.5) -> str:
+    """How features ``a`` and ``a + 1`` of one model ``W (d, n)`` are arranged, one of :data:`PAIR_GEOMETRIES`.
+
+    ``"dropped"`` when either has norm below ``min_norm``; otherwise by the cosine of their directions:
+    ``"collapsed"`` above 0.9 (one shared direction), ``"antipodal"`` below -0.9, ``"orthogonal"`` when
+    ``|cos| < 0.3``, and ``"other"`` in between.
+    """
+    W = _check_W(W)
+    if W.ndim != 2:
+        raise ValueError(f"W must be one model's (d, n) matrix, got shape {tuple(W.shape)}")
+    if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < W.shape[-1] - 1:
+        raise ValueError(f"a must be an int from 0 to {W.shape[-1] - 2} (features a and a + 1), got {a!r}")
+    _validate.positive_float("min_norm", min_norm)
+    norms = W[:, a:a + 2].norm(dim=0)
+    if norms.min() < min_norm:
+        return "dropped"
+    cos = (W[:, a] @ W[:, a + 1] / (norms[0] * norms[1])).item()
+    return "collapsed" if cos > 0.9 else "antipodal" if cos < -0.9 else "orthogonal" if abs(cos) < 0.3 else "other"
 
 
 def represented_features(W: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
