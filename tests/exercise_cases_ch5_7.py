@@ -177,3 +177,31 @@ VARIANTS += [
                                               for c in np.unique(r, return_counts=True)[1]) for r in t.numpy()])),
 ]
 
+
+# ---------------------------------------------------------------- 6b.2 AuxK loss
+
+def _auxk(pre, dead, W_dec, e, k, *, only_dead=True, relu=True, denominator="centred", fill=float("-inf")):
+    masked = pre.masked_fill(~dead, fill) if only_dead else pre
+    values, indices = masked.topk(k, dim=-1)
+    z = torch.zeros_like(pre).scatter(-1, indices, torch.relu(values) if relu else values)
+    err = (z @ W_dec - e).pow(2).sum(-1).mean()
+    return {"centred": err / (e - e.mean(0)).pow(2).sum(-1).mean(), "none": err,
+            "uncentred": err / e.pow(2).sum(-1).mean(),
+            "global mean": err / (e - e.mean()).pow(2).sum(-1).mean()}[denominator]
+
+
+MISTAKES += [
+    ("auxk_loss", lambda p, d, W, e, k: _auxk(p, d, W, e, k, only_dead=False), "uses only the dead ones"),
+    ("auxk_loss", lambda p, d, W, e, k: _auxk(p, d, W, e, k, relu=False), "go through a ReLU"),
+    ("auxk_loss", lambda p, d, W, e, k: _auxk(p, d, W, e, k, denominator="none"), "plain squared error"),
+    ("auxk_loss", lambda p, d, W, e, k: _auxk(p, d, W, e, k, denominator="uncentred"), "centre the residual"),
+    ("auxk_loss", lambda p, d, W, e, k: _auxk(p, d, W, e, k, denominator="global mean"), "mean residual vector"),
+    ("auxk_loss", lambda p, d, W, e, k: (_auxk(p, d, W, e, k), None), "return the loss alone"),
+    ("auxk_loss", lambda p, d, W, e, k: _auxk(p, d, W, e, k) / W.shape[1], "differs from the reference"),
+]
+
+VARIANTS += [
+    ("auxk_loss", lambda p, d, W, e, k: _auxk(p * d, torch.ones_like(d), W, e, k)),  # zeroed live latents: same after ReLU
+    ("auxk_loss", lambda p, d, W, e, k: float(_auxk(p.double(), d, W.double(), e.double(), k))),
+    ("auxk_loss", lambda p, d, W, e, k: _auxk(p, d, W, e, k, fill=-1e9)),
+]
