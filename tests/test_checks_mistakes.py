@@ -697,7 +697,8 @@ def test_a_function_that_modifies_its_input_passes_with_a_note():
 # every diagnosis is reachable and differs from the right answer
 # ------------------------------------------------------------------------------------------------
 
-CHECKER_MODULES = ["basics", "toy_models", "polysemanticity", "sparsity", "sensing", "rip", "sae", "real_models", "sae_practice", "transformer"]
+CHECKER_MODULES = ["basics", "toy_models", "polysemanticity", "sparsity", "sensing", "rip", "sae", "real_models", "transformer", "sae_practice",
+                   "geometry"]
 
 
 def _recorded_diagnoses(monkeypatch):
