@@ -428,6 +428,10 @@ case("neuron_polysemanticity", lambda: (_m.neuron_polysemanticity, dict(W=_randn
 case("neuron_polysemanticity_from_weights", lambda: (_m.neuron_polysemanticity_from_weights,
                                                      dict(W=_randn(3, 2, 5), threshold=0.1, feature_value=1.0)),
      extra=[("shape", "W", _with(W=torch.ones(5))), ("range", "feature_value", _with(feature_value=0.0))])
+case("neuron_regime", lambda: (_m.neuron_regime, dict(W=_randn(2, 5), threshold=0.1)),
+     extra=[("shape", "W", _with(W=_randn(3, 2, 5)))])
+case("pair_geometry", lambda: (_m.pair_geometry, dict(W=_randn(2, 5), a=1, min_norm=0.5)),
+     extra=[("shape", "W", _with(W=_randn(3, 2, 5))), ("range", "a", _with(a=4))])
 for _name in ("l0_sparsity", "gini", "effective_dimension"):
     case(_name, (lambda n: lambda: (getattr(_m, n), {"a": _randn(3, 5)}))(_name),
          extra=[("shape", "a", _with(a=torch.tensor(1.0)))])
@@ -673,8 +677,12 @@ case("logit_effects", lambda: (_rm.logit_effects, dict(model=_FakeLlama(), direc
      extra=[("shape", "direction", _with(direction=_randn(5)))])
 case("generate", lambda: (_rm.generate, dict(model=_FakeLlama(), tokenizer=_FakeTokenizer(), prompt="Hi", n_tokens=2,
                                              layer=1, direction=_randn(4))),
-     extra=[("shape", "direction", _with(direction=_randn(5))), ("mismatch", "direction", _with(direction=None))],
+     extra=[("shape", "direction", _with(direction=_randn(5))), ("mismatch", "direction", _with(direction=None)),
+            ("mismatch", "edit", _with(edit=lambda h: h))],
      skip={"prompt:option": "any prompt"}, run=False)
+case("clamp_latent", lambda: (_rm.clamp_latent, dict(sae=_sae(), latent=5, value=2.0, scale=0.5, instance=1)),
+     extra=[("range", "latent", _with(latent=6)), ("range", "instance", _with(instance=2))],
+     skip={"value:option": "any finite value"})
 case("latent_activations", lambda: (_rm.latent_activations, dict(model=_FakeBert(), tokenizer=_FakeTokenizer(),
                                                                  texts=["a b"], sae=_sae(), layer=1)), run=False)
 case("subtract_directions", _bert_call(_rm.subtract_directions, layer=1, directions=_randn(2, 4),
@@ -925,6 +933,9 @@ from superpos_lib.checks import check_or_reference as _check_or_reference  # noq
 from superpos_lib.checks import reference_implementation as _reference_implementation  # noqa: E402
 from superpos_lib.exercises import grader as _grader  # noqa: E402
 
+from superpos_lib.checks import three_feature_phase_label as _three_feature_phase_label  # noqa: E402
+case("three_feature_phase_label", lambda: (_three_feature_phase_label, dict(W=_randn(2, 3))),
+     extra=[("shape", "W", _with(W=_randn(2, 4)))])
 case("check_or_reference", lambda: (_check_or_reference, dict(exercise="feature_norms", fn=lambda W: W.norm(dim=-2))),
      skip={"fn:type": "a non-function is reported in plain words (test_checkers_never_raise)"})
 case("reference_implementation", lambda: (_reference_implementation, {"exercise": "feature_norms"}))

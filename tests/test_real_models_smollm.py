@@ -145,3 +145,38 @@ def test_logit_effects_and_steering(smollm):
     plain = rm.generate(model, tokenizer, "I like", 3)
     assert plain == rm.generate(model, tokenizer, "I like", 3, layer=5, direction=torch.zeros(576))
     assert isinstance(plain, str)
+
+
+def test_keep_norm_above_keeps_the_massive_tokens(smollm):
+    model, tokenizer = smollm
+    everything_kept = rm.spliced_losses(model, tokenizer, TEXTS, 3, {"zero": "zero"}, keep_norm_above=1e-6,
+                                        progress=False)
+    assert everything_kept["zero"] == pytest.approx(everything_kept["clean"], abs=1e-4)
+    nothing_kept = rm.spliced_losses(model, tokenizer, TEXTS, 3, {"zero": "zero"}, keep_norm_above=1e12, progress=False)
+    plain = rm.spliced_losses(model, tokenizer, TEXTS, 3, {"zero": "zero"}, progress=False)
+    assert nothing_kept["zero"] == pytest.approx(plain["zero"], abs=1e-6)
+    with pytest.raises(ValueError, match="keep_norm_above"):
+        rm.spliced_losses(model, tokenizer, TEXTS, 3, {"zero": "zero"}, keep_norm_above=0.0)
+
+
+def test_a_scaled_splice_undoes_its_scale(smollm):
+    model, tokenizer = smollm
+    losses = rm.spliced_losses(model, tokenizer, TEXTS, 3, {"id": rm.sae_splice(_Identity(576), scale=0.05)},
+                               progress=False)
+    assert losses["id"] == pytest.approx(losses["clean"], abs=1e-4)
+
+
+def test_clamp_latent_sets_one_latent_and_keeps_the_rest(smollm):
+    model, tokenizer = smollm
+    sae = SparseAutoencoder(576, 64, activation="relu", seed=0)
+    h = torch.randn(2, 5, 576, generator=torch.Generator().manual_seed(1))
+    scale = 0.5
+    z = sae.encode(h.reshape(-1, 576) * scale)[0][:, 7].reshape(2, 5, 1)
+    edited = rm.clamp_latent(sae, 7, 3.0, scale=scale)(h)
+    torch.testing.assert_close(edited, h + (3.0 - z) / scale * sae.W_dec[0, 7].detach())
+    same = rm.clamp_latent(sae, 7, float(z[0, 0, 0]), scale=scale)(h[:1, :1])  # clamped at its own value
+    torch.testing.assert_close(same, h[:1, :1])
+    plain = rm.generate(model, tokenizer, "I like", 3)
+    assert plain == rm.generate(model, tokenizer, "I like", 3, layer=5, edit=lambda x: x)
+    with pytest.raises(ValueError, match="not both"):
+        rm.generate(model, tokenizer, "I like", 3, layer=5, edit=lambda x: x, direction=torch.zeros(576))

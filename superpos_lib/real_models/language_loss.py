@@ -55,18 +55,20 @@ def loss_recovered(clean: float, spliced: float, ablated: float) -> float:
     return (ablated - spliced) / (ablated - clean)
 
 
-def sae_splice(sae, instance: int = 0) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A replacement for :func:`spliced_losses`: ``h -> x_hat(h)``, the reconstruction by one
-    instance of the SAE (``0 <= instance < sae.n_instances``)."""
+def sae_splice(sae, instance: int = 0, *, scale: float = 1.0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A replacement for :func:`spliced_losses`: ``h -> x_hat(scale * h) / scale``, the reconstruction
+    by one instance of the SAE (``0 <= instance < sae.n_instances``) trained on activations
+    multiplied by ``scale`` (a positive float; e.g. normalised so that the mean squared norm is ``d``)."""
     if not hasattr(sae, "encode") or not hasattr(sae, "decode") or not hasattr(sae, "n_instances"):
         raise ValueError(f"sae must be a SparseAutoencoder, got {type(sae).__name__}")
     n = sae.n_instances
     if isinstance(instance, bool) or not isinstance(instance, int) or not 0 <= instance < n:
         raise ValueError(f"instance must be an int in [0, {n - 1}], got {instance!r}")
+    scale = v.positive_float("scale", scale)
 
     def replace(h):
         with torch.no_grad():
-            return reconstruct(sae, h, instance)
+            return reconstruct(sae, h * scale, instance) / scale if scale != 1.0 else reconstruct(sae, h, instance)
     return replace
 
 
@@ -87,8 +89,8 @@ def _batches(tokenizer, texts, batch_size, max_length):
 
 def spliced_losses(model, tokenizer, texts: Sequence[str], layer: int,
                    replacements: dict[str, Callable[[torch.Tensor], torch.Tensor] | str], *,
-                   keep_first: bool = True, mean: torch.Tensor | None = None, batch_size: int = 8,
-                   max_length: int = 128, progress: bool = True) -> dict[str, float]:
+                   keep_first: bool = True, keep_norm_above: float | None = None, mean: torch.Tensor | None = None,
+                   batch_size: int = 8, max_length: int = 128, progress: bool = True) -> dict[str, float]:
     """Mean next-token loss (nats per token) of a causal LM, clean and with block ``layer``'s output
     replaced, for several replacements at once.
 
@@ -103,8 +105,10 @@ def spliced_losses(model, tokenizer, texts: Sequence[str], layer: int,
             ``"zero"`` (h' = 0) or ``"mean"`` (h' = the mean activation, see ``mean``).
         keep_first: keep every text's first token (the attention sink, with its huge norm) as it was,
             in every replacement; only later tokens are replaced. Padding is never touched.
+        keep_norm_above: also keep, in every replacement, each token whose clean output of block
+            ``layer`` has a norm above this value (massive activations that are not at position 0).
         mean: ``(d,)`` activation for ``"mean"``; default: the mean of block ``layer``'s output over
-            these texts' tokens (leaving out the first tokens when ``keep_first``).
+            these texts' replaced tokens (the kept ones left out).
         batch_size, max_length: positive ints.
 
     Returns:
@@ -124,6 +128,8 @@ def spliced_losses(model, tokenizer, texts: Sequence[str], layer: int,
         elif not callable(rep):
             raise ValueError(f"replacements[{name!r}] must be a function or one of {BASELINES}")
     v.boolean("keep_first", keep_first)
+    if keep_norm_above is not None:
+        keep_norm_above = v.positive_float("keep_norm_above", keep_norm_above)
     batch_size = v.positive_int("batch_size", batch_size)
     max_length = v.positive_int("max_length", max_length)
     d = model.config.hidden_size
@@ -167,6 +173,8 @@ def spliced_losses(model, tokenizer, texts: Sequence[str], layer: int,
             bar.update(1)
         replace_at = [(mask.bool() & (torch.arange(mask.shape[1], device=device) >= (1 if keep_first else 0)))
                       for _, mask, _, _ in stored]
+        if keep_norm_above is not None:
+            replace_at = [r & (h.norm(dim=-1) <= keep_norm_above) for r, (_, _, h, _) in zip(replace_at, stored)]
         if mean is None:
             mean = torch.cat([h[r] for (_, _, h, _), r in zip(stored, replace_at)]).mean(0)
         mean = mean.to(device)
@@ -197,12 +205,14 @@ def spliced_losses(model, tokenizer, texts: Sequence[str], layer: int,
 
 
 def ce_loss_recovered(model, tokenizer, texts: Sequence[str], sae, layer: int, *, baseline: str = "mean",
-                      keep_first: bool = True, mean: torch.Tensor | None = None, batch_size: int = 8,
-                      max_length: int = 128, progress: bool = False) -> float:
+                      keep_first: bool = True, keep_norm_above: float | None = None,
+                      mean: torch.Tensor | None = None, batch_size: int = 8, max_length: int = 128,
+                      progress: bool = False) -> float:
     """CE loss recovered by an SAE spliced in after block ``layer``: ``(L_abl - L_sae) / (L_abl - L_clean)``.
 
     ``baseline``: ``"mean"`` (replace the layer's output by its mean activation) or ``"zero"``.
-    ``keep_first``, ``mean``, ``batch_size``, ``max_length``: as for :func:`spliced_losses` (the same
+    ``keep_first``, ``keep_norm_above``, ``mean``, ``batch_size``, ``max_length``: as for
+    :func:`spliced_losses` (the same
     tokens are replaced in the spliced and the ablated run). ``sae``: a
     :class:`superpos_lib.sae.SparseAutoencoder` with ``d_in`` = the model's hidden size (instance 0 is used).
 
@@ -214,6 +224,6 @@ def ce_loss_recovered(model, tokenizer, texts: Sequence[str], sae, layer: int, *
     v.one_of("baseline", baseline, BASELINES)
     check_sae(sae, model)
     losses = spliced_losses(model, tokenizer, texts, layer, {"sae": sae_splice(sae), "ablated": baseline},
-                            keep_first=keep_first, mean=mean, batch_size=batch_size, max_length=max_length,
-                            progress=progress)
+                            keep_first=keep_first, keep_norm_above=keep_norm_above, mean=mean,
+                            batch_size=batch_size, max_length=max_length, progress=progress)
     return loss_recovered(losses["clean"], losses["sae"], losses["ablated"])
