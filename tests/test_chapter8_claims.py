@@ -89,3 +89,64 @@ def test_topk_sae_recovers_most_of_the_loss_and_the_sink_must_be_kept(setup):
     kept = rm.spliced_losses(model, tokenizer, few, LAYER, {"sae": splice}, progress=False)
     all_positions = rm.spliced_losses(model, tokenizer, few, LAYER, {"sae": splice}, keep_first=False, progress=False)
     assert all_positions["sae"] > kept["sae"] + 0.5  # nats: damaging the sink costs far more than the splice
+
+
+def _held_out(model, tokenizer, test_docs, threshold):
+    test = rm.collect_activations(model, tokenizer, test_docs, LAYER, ("resid", "mlp"), max_tokens=10_000,
+                                  batch_size=16, progress=False)["resid"]
+    keep = test.acts.norm(dim=1) <= threshold
+    return test.acts[keep], test.select(keep)
+
+
+def test_at_equal_l0_and_budget_relu_recovers_less_than_topk(setup):
+    """The frontier's ordering, on the chapter's cached runs: ReLU (l1 = 2.5) fires on about as many latents
+    as TopK k = 32 (fewer, even) and recovers clearly less of the loss; TopK recovers more with a larger k."""
+    model, tokenizer, train_docs, test_docs = setup
+    x, scale, threshold = _training_tokens(model, tokenizer, train_docs)
+    budget = dict(steps=300, batch_size=512, lr=2e-3, progress=False)
+    topk, _ = rm.train_sae_cached(x * scale, 1152, activation="topk", k=[8, 16, 32, 64, 32],
+                                  sae_kwargs={"n_instances": 5}, **budget)
+    relu, _ = rm.train_sae_cached(x * scale, 1152, activation="relu", sae_kwargs={"n_instances": 4},
+                                  l1_coeff=[4.0, 2.5, 1.5, 2.5], **budget)
+    x_test, _ = _held_out(model, tokenizer, test_docs, threshold)
+    with torch.no_grad():
+        relu_l0 = float((relu.encode(x_test * scale)[1] > 0).sum(-1).float().mean())
+    assert 16 <= relu_l0 <= 32
+    losses = rm.spliced_losses(model, tokenizer, test_docs[:20], LAYER,
+                               {"k8": rm.sae_splice(topk, 0, scale=scale), "k32": rm.sae_splice(topk, 2, scale=scale),
+                                "relu": rm.sae_splice(relu, 1, scale=scale), "mean": "mean"},
+                               keep_norm_above=threshold, mean=x.mean(0), progress=False)
+    rec = {name: rm.loss_recovered(losses["clean"], losses[name], losses["mean"]) for name in ("k8", "k32", "relu")}
+    assert rec["k32"] > rec["relu"] + 0.05
+    assert rec["k32"] > rec["k8"]
+
+
+def test_steering_raises_the_latent_where_a_random_direction_does_not(setup):
+    """Adding the " money" latent's direction at 4x its peak makes the latent active on the generated text;
+    a random direction of the same norm does not (the chapter's measure, on its first two prompts)."""
+    model, tokenizer, train_docs, test_docs = setup
+    x, scale, threshold = _training_tokens(model, tokenizer, train_docs)
+    sae, _ = rm.train_sae_cached(x * scale, 4 * 576, activation="topk", k=32, steps=600, batch_size=1024, lr=2e-3,
+                                 progress=False)
+    x_test, store = _held_out(model, tokenizer, test_docs, threshold)
+    with torch.no_grad():
+        latents = sae.encode(x_test * scale)[0]
+    money = tokenizer(" money", add_special_tokens=False)["input_ids"][0]
+    latent = int(latents[store.token_ids == money].mean(0).argmax())
+    peak = float(latents[:, latent].max())
+    unit = sae.W_dec[0, latent].detach() / scale
+    r = torch.randn(unit.shape, generator=torch.Generator().manual_seed(0))
+    control = r / r.norm() * unit.norm()
+
+    def activation(vector):
+        total = 0.0
+        for prompt in ["My favourite thing about weekends is", "I asked my neighbour what she thinks about"]:
+            text = rm.generate(model, tokenizer, prompt, 16, layer=LAYER, direction=vector * peak * 4)
+            n = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+            ids = tokenizer(prompt + text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+            h = rm.record_output(model, model.model.layers[LAYER], {"input_ids": ids})
+            with torch.no_grad():
+                total += float(sae.encode(h[0, n:] * scale)[0][:, latent].mean())
+        return total / 2
+
+    assert activation(unit) > 0.2 > activation(control)
