@@ -68,7 +68,7 @@ def sae_splice(sae, instance: int = 0, *, scale: float = 1.0) -> Callable[[torch
 
     def replace(h):
         with torch.no_grad():
-            return reconstruct(sae, h * scale, instance) / scale if scale != 1.0 else reconstruct(sae, h, instance)
+            return reconstruct(sae, h * scale, instance) / scale
     return replace
 
 
