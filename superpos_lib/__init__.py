@@ -9,3 +9,5 @@ model of computation in superposition), ``metrics``, ``sensing`` (batched sparse
 """
 
 __version__ = "0.1.0"
+
+__all__: list[str] = []  # the package itself defines nothing to call: see its modules

@@ -34,6 +34,8 @@ except ImportError:
     %pip install --quiet "superpos_lib @ git+{url}"
     import superpos_lib
 from superpos_lib.notebook import setup_notebook
+
+__all__ = ["setup_notebook", "repository_url", "setup_cell_source", "sync_notebook", "sync", "main"]
 device = setup_notebook(seed=0)"""
 
 

@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt
 
 from .plots import figure_to_png
 
+__all__ = ["frame_slider", "live_explorer"]
+
 MAX_FRAMES = 24  # frames are stored base64 in the notebook: keep them few and small
 
 

@@ -33,6 +33,7 @@ import inspect
 import math
 import pkgutil
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -62,15 +63,11 @@ def _public_modules():
 
 
 def _public_names(module) -> list[str]:
-    if hasattr(module, "__all__"):
-        return list(module.__all__)
-    parent = module.__name__.rpartition(".")[0]
-    package = importlib.import_module(parent) if parent else superpos_lib
-    if package is not superpos_lib and hasattr(package, "__all__"):
-        return []  # a helper module of a package that lists its public names itself
-    return [name for name, obj in vars(module).items()
-            if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj))
-            and getattr(obj, "__module__", None) == module.__name__]
+    """A module says what it makes public in ``__all__`` (``[]`` for a module of internal pieces);
+    a module that does not say is a failure, so that a new module (an SAE architecture, a model
+    loader) cannot leave its functions out of this test by accident."""
+    assert hasattr(module, "__all__"), f"{module.__name__} has no __all__: list its public names (or [])"
+    return list(module.__all__)
 
 
 def public_api() -> dict[str, Any]:
@@ -667,7 +664,9 @@ case("next_token_loss", lambda: (_rm.next_token_loss, dict(logits=_randn(2, 3, 8
      skip={"input_ids:empty": "covered by the mismatch case", "attention_mask:empty": "covered by the mismatch case"})
 case("loss_recovered", lambda: (_rm.loss_recovered, dict(clean=1.0, spliced=1.5, ablated=3.0)),
      extra=[("range", "ablated", _with(ablated=1.0))])
-case("sae_splice", lambda: (_rm.sae_splice, dict(sae=_sae(), instance=1)), extra=[("range", "instance", _with(instance=2))])
+case("sae_splice", lambda: (_rm.sae_splice, dict(sae=_sae(), instance=1, scale=0.5)),
+     extra=[("range", "instance", _with(instance=2)), ("range", "scale", _with(scale=0.0)),
+            ("range", "scale", _with(scale=-2.0))])
 case("site_module", lambda: (_rm.site_module, dict(model=_FakeBert(), layer=1, site="resid")),
      extra=[("range", "layer", _with(layer=2))])
 case("sentence_embeddings", lambda: (_rm.sentence_embeddings, dict(model=_FakeBert(), inputs={"attention_mask": torch.ones(1, 2)},
@@ -678,10 +677,11 @@ case("logit_effects", lambda: (_rm.logit_effects, dict(model=_FakeLlama(), direc
 case("generate", lambda: (_rm.generate, dict(model=_FakeLlama(), tokenizer=_FakeTokenizer(), prompt="Hi", n_tokens=2,
                                              layer=1, direction=_randn(4))),
      extra=[("shape", "direction", _with(direction=_randn(5))), ("mismatch", "direction", _with(direction=None)),
-            ("mismatch", "edit", _with(edit=lambda h: h))],
+            ("mismatch", "edit", _with(edit=lambda h: h)), ("type", "edit", _with(direction=None, edit=3))],
      skip={"prompt:option": "any prompt"}, run=False)
 case("clamp_latent", lambda: (_rm.clamp_latent, dict(sae=_sae(), latent=5, value=2.0, scale=0.5, instance=1)),
-     extra=[("range", "latent", _with(latent=6)), ("range", "instance", _with(instance=2))],
+     extra=[("range", "latent", _with(latent=6)), ("range", "instance", _with(instance=2)),
+            ("range", "scale", _with(scale=0.0))],
      skip={"value:option": "any finite value"})
 case("latent_activations", lambda: (_rm.latent_activations, dict(model=_FakeBert(), tokenizer=_FakeTokenizer(),
                                                                  texts=["a b"], sae=_sae(), layer=1)), run=False)
@@ -696,7 +696,10 @@ case("embedding_similarity_recovered", _bert_call(_rm.embedding_similarity_recov
      extra=[("shape", "mean", _with(mean=torch.zeros(5)))], run=False)
 case("spliced_losses", _llama_call(_rm.spliced_losses, layer=1, replacements={"zero": "zero"}, mean=torch.zeros(4),
                                    batch_size=2, progress=False),
-     extra=[("option", "replacements", _with(replacements={"x": "median"})), ("shape", "mean", _with(mean=torch.zeros(5)))],
+     extra=[("option", "replacements", _with(replacements={"x": "median"})), ("shape", "mean", _with(mean=torch.zeros(5))),
+            ("range", "keep_norm_above", _with(keep_norm_above=0.0)),
+            ("type", "keep_norm_above", _with(keep_norm_above="large")),
+            ("range", "keep_norm_above", _with(keep_norm_above=float("nan")))],
      run=False)
 case("ce_loss_recovered", _llama_call(_rm.ce_loss_recovered, sae=_sae(), layer=1, baseline="mean", mean=torch.zeros(4),
                                       batch_size=2),
@@ -946,6 +949,11 @@ case("grade_notebook", lambda: (_grader.grade_notebook, dict(path=_ROOT / "exerc
 case("grade", lambda: (_grader.grade, dict(paths=[_ROOT / "exercises" / "missing.ipynb"], timeout=10.0, progress=None)),
      extra=[("type", "paths", _with(paths="exercises/01.ipynb")), ("type", "progress", _with(progress="print"))],
      run=False)
+case("summary", lambda: (_grader.summary, {"grades": [_grader.NotebookGrade(Path("a.ipynb"), "s", "ok")]}),
+     extra=[("type", "grades", _with(grades="a.ipynb")), ("type", "grades", _with(grades=[Path("a.ipynb")]))])
+case("write_csv", lambda: (_grader.write_csv, {"grades": [], "csv_path": Path(tempfile.gettempdir()) / "api_grades.csv"}),
+     extra=[("type", "grades", _with(grades=[None])), ("type", "csv_path", _with(csv_path=5)),
+            ("range", "csv_path", _with(csv_path=Path(tempfile.gettempdir())))])
 case("repository_url", lambda: (_nbk.repository_url, {"root": _ROOT}), extra=[("range", "root", _with(root=Path("/")))])
 case("setup_cell_source", lambda: (_nbk.setup_cell_source, {"url": "https://github.com/x/y"}))
 case("sync_notebook", lambda: (_nbk.sync_notebook, dict(nb=_notebook(), source="import superpos_lib", executed=False)),

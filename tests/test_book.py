@@ -69,6 +69,16 @@ def test_chapter_arc(path):
     assert "{cite" in text, f"{path.name} cites nothing from references.bib"
 
 
+@pytest.mark.parametrize("path", _notebooks(), ids=lambda p: p.name)
+def test_text_has_no_control_characters(path):
+    """A backslash lost in an edit turns LaTeX into control characters: ``\\tfrac`` into a tab and
+    ``frac``, ``\\approx`` into a bell and ``pprox``. The page then shows broken maths."""
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        bad = re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f]|\t[A-Za-z]", cell.source)
+        assert bad is None, f"{path.name} cell {i}: control character near {cell.source[max(0, bad.start() - 20):bad.end() + 10]!r}"
+
+
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_outputs_are_executed_png_and_opaque(path):
     nb = nbformat.read(path, as_version=4)

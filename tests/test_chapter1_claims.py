@@ -186,3 +186,29 @@ def test_first_order_change_at_fixed_relative_importance():
             opt.step()
         path.append(value.item())
     assert path[1] > path[0] > path[2]
+
+
+def test_a_training_loop_built_from_the_exercise_pieces_finds_the_pentagon():
+    """Section 1.1's own loop (the chapter's cell, run with the reference pieces) at p = 0.05: five
+    features represented, a loss below the best solution without superposition and within 10% of the
+    library's fused kernel with the same initialisation, learning rate and schedule."""
+    import math
+
+    import nbformat
+
+    from superpos_lib.checks import reference_implementation
+    from tests.conftest import ROOT
+
+    nb = nbformat.read(ROOT / "chapters" / "01_superposition.ipynb", as_version=4)
+    source = next(c.source for c in nb.cells if c.cell_type == "code" and "def train_your_model" in c.source)
+    namespace = {"torch": torch, "math": math, "time": __import__("time"), "timings": {}, "device": "cpu",
+                 "ToyModel": ToyModel, "train": train, "best_of_repeats": best_of_repeats,
+                 "feature_norms": feature_norms, "feature_dimensionality": feature_dimensionality,
+                 "generate_features": reference_implementation("sparse_features"),
+                 "toy_forward": reference_implementation("toy_forward"),
+                 "toy_loss": reference_implementation("toy_loss"), "print": lambda *a, **k: None}
+    exec(source, namespace)
+    W_own, loss_own, loss_library = namespace["W_own"], namespace["loss_own"], namespace["loss_library"]
+    assert (feature_norms(W_own[0]) > 0.5).sum().item() == 5
+    assert loss_own.item() < namespace["no_superposition"]
+    assert abs(loss_own.item() - loss_library.item()) < 0.1 * loss_library.item()

@@ -43,10 +43,10 @@ def test_the_first_token_is_a_massive_activation(setup):
 
 
 def _training_tokens(model, tokenizer, train_docs):
-    """The chapter's SAE training data: block 15's residual stream on 60k training tokens, massive tokens
+    """The chapter's SAE training data: block 15's residual stream on 40k training tokens, massive tokens
     (norm above ten times the median; every first token among them) left out, normalised to mean squared
     norm d_model. Returns ``(x, scale, massive_threshold)``."""
-    train = rm.collect_activations(model, tokenizer, train_docs, LAYER, ("resid", "mlp"), max_tokens=60_000,
+    train = rm.collect_activations(model, tokenizer, train_docs, LAYER, ("resid", "mlp"), max_tokens=40_000,
                                    batch_size=16, progress=False)["resid"]
     norms = train.acts.norm(dim=1)
     threshold = 10 * float(norms.median())
@@ -56,7 +56,7 @@ def _training_tokens(model, tokenizer, train_docs):
 
 def test_massive_tokens_are_rare_and_hold_most_of_the_later_tokens_squared_norm(setup):
     model, tokenizer, train_docs, _ = setup
-    train = rm.collect_activations(model, tokenizer, train_docs, LAYER, ("resid", "mlp"), max_tokens=60_000,
+    train = rm.collect_activations(model, tokenizer, train_docs, LAYER, ("resid", "mlp"), max_tokens=40_000,
                                    batch_size=16, progress=False)["resid"]
     norms = train.acts.norm(dim=1)
     first = train.position == 0
@@ -100,10 +100,10 @@ def _held_out(model, tokenizer, test_docs, threshold):
 
 def test_at_equal_l0_and_budget_relu_recovers_less_than_topk(setup):
     """The frontier's ordering, on the chapter's cached runs: ReLU (l1 = 2.5) fires on about as many latents
-    as TopK k = 32 (fewer, even) and recovers clearly less of the loss; TopK recovers more with a larger k."""
+    as TopK k = 32 and recovers clearly less of the loss; TopK recovers more with a larger k."""
     model, tokenizer, train_docs, test_docs = setup
     x, scale, threshold = _training_tokens(model, tokenizer, train_docs)
-    budget = dict(steps=300, batch_size=512, lr=2e-3, progress=False)
+    budget = dict(steps=150, batch_size=512, lr=2e-3, progress=False)
     topk, _ = rm.train_sae_cached(x * scale, 1152, activation="topk", k=[8, 16, 32, 64, 32],
                                   sae_kwargs={"n_instances": 5}, **budget)
     relu, _ = rm.train_sae_cached(x * scale, 1152, activation="relu", sae_kwargs={"n_instances": 4},
@@ -111,7 +111,7 @@ def test_at_equal_l0_and_budget_relu_recovers_less_than_topk(setup):
     x_test, _ = _held_out(model, tokenizer, test_docs, threshold)
     with torch.no_grad():
         relu_l0 = float((relu.encode(x_test * scale)[1] > 0).sum(-1).float().mean())
-    assert 16 <= relu_l0 <= 32
+    assert 24 <= relu_l0 <= 40
     losses = rm.spliced_losses(model, tokenizer, test_docs[:20], LAYER,
                                {"k8": rm.sae_splice(topk, 0, scale=scale), "k32": rm.sae_splice(topk, 2, scale=scale),
                                 "relu": rm.sae_splice(relu, 1, scale=scale), "mean": "mean"},
@@ -122,8 +122,8 @@ def test_at_equal_l0_and_budget_relu_recovers_less_than_topk(setup):
 
 
 def test_steering_raises_the_latent_where_a_random_direction_does_not(setup):
-    """Adding the " money" latent's direction at 4x its peak makes the latent active on the generated text;
-    a random direction of the same norm does not (the chapter's measure, on its first two prompts)."""
+    """Adding the " love" latent's direction at its peak activation makes the latent active on the generated
+    text; a random direction of the same norm does not (the chapter's measure, on its three prompts)."""
     model, tokenizer, train_docs, test_docs = setup
     x, scale, threshold = _training_tokens(model, tokenizer, train_docs)
     sae, _ = rm.train_sae_cached(x * scale, 4 * 576, activation="topk", k=32, steps=600, batch_size=1024, lr=2e-3,
@@ -131,22 +131,24 @@ def test_steering_raises_the_latent_where_a_random_direction_does_not(setup):
     x_test, store = _held_out(model, tokenizer, test_docs, threshold)
     with torch.no_grad():
         latents = sae.encode(x_test * scale)[0]
-    money = tokenizer(" money", add_special_tokens=False)["input_ids"][0]
-    latent = int(latents[store.token_ids == money].mean(0).argmax())
+    love = tokenizer(" love", add_special_tokens=False)["input_ids"][0]
+    latent = int(latents[store.token_ids == love].mean(0).argmax())
     peak = float(latents[:, latent].max())
     unit = sae.W_dec[0, latent].detach() / scale
     r = torch.randn(unit.shape, generator=torch.Generator().manual_seed(0))
     control = r / r.norm() * unit.norm()
+    prompts = ["My favourite thing about weekends is", "The old man looked at the sky and said",
+               "I asked my neighbour what she thinks about"]
 
     def activation(vector):
         total = 0.0
-        for prompt in ["My favourite thing about weekends is", "I asked my neighbour what she thinks about"]:
-            text = rm.generate(model, tokenizer, prompt, 16, layer=LAYER, direction=vector * peak * 4)
+        for prompt in prompts:
+            text = rm.generate(model, tokenizer, prompt, 16, layer=LAYER, direction=vector * peak)
             n = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
             ids = tokenizer(prompt + text, add_special_tokens=False, return_tensors="pt")["input_ids"]
             h = rm.record_output(model, model.model.layers[LAYER], {"input_ids": ids})
             with torch.no_grad():
                 total += float(sae.encode(h[0, n:] * scale)[0][:, latent].mean())
-        return total / 2
+        return total / len(prompts)
 
-    assert activation(unit) > 0.2 > activation(control)
+    assert activation(unit) > 0.1 > activation(control)

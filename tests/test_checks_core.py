@@ -77,3 +77,16 @@ def test_every_checker_rejects_a_stub_and_a_non_function(exercise):
     assert not stubbed.passed and "not implemented yet" in stubbed.message
     not_callable = check(exercise, 42)
     assert not not_callable.passed and "Pass the function without calling it" in not_callable.message
+
+
+def test_the_librarys_own_function_is_not_accepted_as_the_students():
+    """Passing the library's function (often imported a few cells above) is refused in words, for a plain
+    function and for a method; a student's function that calls the library is checked as usual."""
+    from superpos_lib.metrics import feature_norms
+    from superpos_lib.rip import mutual_coherence
+
+    for exercise, fn in (("feature_norms", feature_norms), ("coherence", mutual_coherence)):
+        result = check(exercise, fn)
+        assert not result.passed
+        assert "the library's superpos_lib." in result.message and "your own function" in result.message
+    assert check("feature_norms", lambda W: feature_norms(W))

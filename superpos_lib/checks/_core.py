@@ -77,6 +77,14 @@ def register(name: str, *, reference: Callable | None = None):
                     "this is the reference implementation the notebook switched to because your function "
                     "had not passed: re-run the cell with your function, then this check.",
                 )
+            library = _library_name(fn)
+            if library is not None:
+                return CheckResult(
+                    name,
+                    False,
+                    f"this is the library's {library}, not your own function: write yours in the exercise "
+                    "cell and pass it here (the library's version is there to compare with afterwards).",
+                )
             _MUTATION_NOTES.clear()
             try:
                 checker(fn)
@@ -129,6 +137,16 @@ def _log(result: CheckResult, fn: Any) -> None:
             log.write(json.dumps(record) + "\n")
     except OSError:
         pass  # grading bookkeeping must never break a student's notebook
+
+
+def _library_name(fn: Any) -> str | None:
+    """``"superpos_lib.metrics.gini"`` if ``fn`` is one of the library's own functions (or a bound
+    method of one of its classes), else ``None``. Functions a notebook defines live in ``__main__``."""
+    target = getattr(fn, "__func__", fn)
+    module = getattr(target, "__module__", None) or ""
+    if module == "superpos_lib" or module.startswith("superpos_lib."):
+        return f"{module}.{getattr(target, '__qualname__', getattr(target, '__name__', '?'))}"
+    return None
 
 
 def check(exercise: str, fn: Any) -> CheckResult:

@@ -13,4 +13,4 @@ from .cli import main
 from .grader import NotebookGrade, Verdict, grade, grade_notebook, summary, write_csv
 
 __all__ = ["build", "has_exercises", "render", "stale", "student_notebook", "stub_source", "main",
-           "grade", "grade_notebook"]
+           "grade", "grade_notebook", "summary", "write_csv"]

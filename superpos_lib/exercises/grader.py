@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-__all__ = ["grade", "grade_notebook"]  # results: NotebookGrade, Verdict; report: summary, write_csv
+__all__ = ["grade", "grade_notebook", "summary", "write_csv"]  # results: NotebookGrade, Verdict
 
 CSV_COLUMNS = ("student", "notebook", "exercise", "result", "message", "notebook_status")
 DEFAULT_TIMEOUT = 1200
@@ -250,7 +250,15 @@ def grade(paths: Sequence[Path | str], *, timeout: float = DEFAULT_TIMEOUT, jobs
 
 def write_csv(grades: Sequence[NotebookGrade], csv_path: Path | str) -> None:
     """One row per (notebook, exercise); a notebook without any exercise verdict gets one row with
-    an empty exercise, so that every submission appears."""
+    an empty exercise, so that every submission appears. ``grades``: a list of :class:`NotebookGrade`
+    (from :func:`grade`); ``csv_path``: the file to write (a path or a non-empty string)."""
+    grades = _check_grades(grades)
+    if isinstance(csv_path, str) and csv_path.strip():
+        csv_path = Path(csv_path)
+    if not isinstance(csv_path, Path):
+        raise ValueError(f"csv_path must be a file path (str or Path), got {csv_path!r}")
+    if csv_path.is_dir():
+        raise ValueError(f"csv_path must be a file, got the folder {str(csv_path)!r}")
     with open(csv_path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
@@ -263,6 +271,16 @@ def write_csv(grades: Sequence[NotebookGrade], csv_path: Path | str) -> None:
                                  v.message, status])
 
 
+def _check_grades(grades) -> list[NotebookGrade]:
+    if isinstance(grades, (str, bytes, NotebookGrade)) or not isinstance(grades, Iterable):
+        raise ValueError(f"grades must be a list of NotebookGrade (from grade), got {type(grades).__name__}")
+    grades = list(grades)
+    for i, g in enumerate(grades):
+        if not isinstance(g, NotebookGrade):
+            raise ValueError(f"grades[{i}] must be a NotebookGrade (from grade), got {type(g).__name__}")
+    return grades
+
+
 def _shorten(text: str, width: int) -> str:
     text = re.sub(r"\s+", " ", text)
     return text if len(text) <= width else text[: width - 3] + "..."
@@ -270,7 +288,8 @@ def _shorten(text: str, width: int) -> str:
 
 def summary(grades: Sequence[NotebookGrade]) -> str:
     """A table per student: one line per notebook (passed/total and status), then each exercise
-    that did not pass with the start of its message."""
+    that did not pass with the start of its message. ``grades``: a list of :class:`NotebookGrade`."""
+    grades = _check_grades(grades)
     by_student: dict[str, list[NotebookGrade]] = {}
     for g in grades:
         by_student.setdefault(g.student, []).append(g)

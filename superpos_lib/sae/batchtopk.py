@@ -20,6 +20,10 @@ from ._sparse import _SparseCode
 from ._workspace import _Workspace
 from .topk import _recon_with_aux, _sparse_step
 
+# Nothing here is public: SparseAutoencoder(activation=...) and train_sae check their arguments and
+# then call these pieces in their hot loops.
+__all__: list[str] = []
+
 THRESHOLD_DECAY = 0.95
 
 

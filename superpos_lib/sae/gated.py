@@ -23,6 +23,10 @@ import torch
 
 from ._context import StepContext
 
+# Nothing here is public: SparseAutoencoder(activation=...) and train_sae check their arguments and
+# then call these pieces in their hot loops.
+__all__: list[str] = []
+
 
 def activate(pre_gate: torch.Tensor, pre_mag: torch.Tensor) -> torch.Tensor:
     """``H(pre_gate) * ReLU(pre_mag)``; both ``(I, B, d_sae)``."""

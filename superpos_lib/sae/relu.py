@@ -13,6 +13,10 @@ import torch
 from ._context import StepContext
 from ._workspace import _Workspace
 
+# Nothing here is public: SparseAutoencoder(activation=...) and train_sae check their arguments and
+# then call these pieces in their hot loops.
+__all__: list[str] = []
+
 
 def activate(pre: torch.Tensor) -> torch.Tensor:
     """``ReLU(pre)``."""

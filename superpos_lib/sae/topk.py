@@ -16,6 +16,10 @@ from ._sparse import _SparseCode
 from ._workspace import _Workspace
 from .auxk import _aux_autograd, _aux_fast
 
+# Nothing here is public: SparseAutoencoder(activation=...) and train_sae check their arguments and
+# then call these pieces in their hot loops.
+__all__: list[str] = []
+
 
 def activate(pre: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """``pre (I, B, m)``, ``k (I,)``: the ``k[i]`` largest entries of each row, through a ReLU; the rest 0."""
