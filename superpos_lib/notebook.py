@@ -26,6 +26,8 @@ SETUP_TAGS = ("hide-cell", "setup")
 EXTRA_SETUP_ID = "setup-extra-installs"
 NOTEBOOK_DIRS = ("chapters", "exercises")
 
+__all__ = ["setup_notebook", "repository_url", "setup_cell_source", "sync_notebook", "sync", "main"]
+
 _TEMPLATE = """\
 # Setup: installs superpos_lib on Colab (locally it is already installed), seeds everything, picks the device.
 try:
@@ -34,8 +36,6 @@ except ImportError:
     %pip install --quiet "superpos_lib @ git+{url}"
     import superpos_lib
 from superpos_lib.notebook import setup_notebook
-
-__all__ = ["setup_notebook", "repository_url", "setup_cell_source", "sync_notebook", "sync", "main"]
 device = setup_notebook(seed=0)"""
 
 

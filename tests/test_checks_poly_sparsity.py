@@ -2,6 +2,7 @@ import torch
 
 from superpos_lib.checks import check, registered_exercises
 from superpos_lib.metrics import effective_dimension, gini, neuron_polysemanticity
+from tests.conftest import as_student
 
 
 def test_registered():
@@ -35,7 +36,7 @@ def test_neuron_polysemanticity_checker():
 
 
 def test_gini_checker():
-    assert check("gini", gini)
+    assert check("gini", as_student(gini))
     def no_abs(a):
         c = a.sort(-1).values
         d = a.shape[-1]
@@ -46,7 +47,7 @@ def test_gini_checker():
 
 
 def test_effective_dimension_checker():
-    assert check("effective_dimension", effective_dimension)
+    assert check("effective_dimension", as_student(effective_dimension))
     def entropy(a):
         q = a.abs() / a.abs().sum(-1, keepdim=True)
         return -torch.where(q > 0, q * torch.log(q.clamp(min=1e-30)), torch.zeros_like(q)).sum(-1)

@@ -3,11 +3,12 @@ import torch
 
 from superpos_lib.checks import check
 from superpos_lib.real_models import record_output, top_activating
+from tests.conftest import as_student
 
 
 def test_reference_solutions_pass():
-    assert check("record_output", record_output).passed
-    assert check("top_activating", top_activating).passed
+    assert check("record_output", as_student(record_output)).passed
+    assert check("top_activating", as_student(top_activating)).passed
 
 
 def _no_removal(model, module, inputs):

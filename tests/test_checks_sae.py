@@ -1,6 +1,7 @@
 import torch
 
 from superpos_lib.checks import check
+from tests.conftest import as_student
 
 
 def _ok(name, fn):
@@ -37,7 +38,7 @@ def test_sae_loss_checker():
 def test_mmcs_checker():
     from superpos_lib.metrics import mmcs
 
-    _ok("mmcs", mmcs)
+    _ok("mmcs", as_student(mmcs))
     _wrong("mmcs", lambda l, t: (t @ l.T).amax(1).mean(), "normalise")
     _wrong("mmcs", lambda l, t: mmcs(t, l), "TRUE")
 
