@@ -251,7 +251,7 @@ register_answer(
                 "as lines those two are only 36 degrees apart, and |cos 144| = cos 36 = 0.81 is the coherence.")
 
 register_answer(
-    "overlap_sign", choices=["positive", "negative"],
+    "overlap_sign", choices=["positive", "negative", "mixed"],
     explanation="Compare the columns mu+ (largest positive cosine) and mu- (largest negative one, in size) in the "
                 "table: a positive overlap makes an absent feature's read-out positive (a false positive that the "
                 "ReLU passes), a negative one is clipped by the ReLU, so training pushes the positive ones down.")
