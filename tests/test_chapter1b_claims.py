@@ -35,7 +35,10 @@ def test_three_feature_phase_diagram_agrees_with_training():
     W, _, _ = best_of_repeats(m, 4)
     trained = three_feature_phase(W).reshape(RR.shape)
     closed = three_feature_phase_losses(RR, PP).argmin(-1)
-    assert (trained == closed).float().mean() >= 0.9
+    optimised = three_feature_phase_losses(RR, PP, optimise_antipodal=True).argmin(-1)
+    # the optimised pairs can only lower the antipodal candidates' losses, so they fit training at least as well
+    assert (trained == optimised).float().mean() >= (trained == closed).float().mean() >= 0.85
+    assert (trained == optimised).float().mean() >= 0.9
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +144,11 @@ def test_learning_dynamics_plateaus():
     change = (D[1:] - D[:-1]).abs()
     assert (change < 0.01).float().mean() > 0.6  # most intervals are quiet
     assert history[-10:, 0].mean() < 0.8 * history[:3, 0].mean()
+    # the motion is front-loaded: most of it in the first third of training, and some features move by
+    # more than 0.1 within 500 steps (a transition), though not within one 50-step interval
+    early = change[: int((steps[1:] <= 2000).sum())].sum() / change.sum()
+    assert early > 0.5
+    assert ((D[10:] - D[:-10]).abs() > 0.1).any()
 
 
 def test_unequal_importance_deforms_then_snaps():
