@@ -315,3 +315,18 @@ def test_capacity_asymptotic_is_the_small_delta_limit():
         S.dt_curve(0.5, "complex")
     with pytest.raises(ValueError, match="delta"):
         S.dt_curve([0.5, 1.5])
+
+
+def test_phase_transition_pools_the_trials_of_rhos_that_give_the_same_k():
+    """At m = 10 the nominal rhos 0.30 and 0.34 both mean k = 3: one cell, with both rows' trials pooled."""
+    import torch
+
+    from superpos_lib.sensing import phase_transition
+
+    rates, info = phase_transition(50, [0.2], [0.30, 0.34, 0.5], trials=8, method="omp",
+                                   generator=torch.Generator().manual_seed(0), progress=False, return_info=True)
+    assert info["k"][:, 0].tolist() == [3, 3, 5]
+    assert info["trials"][:, 0].tolist() == [16, 16, 8]
+    assert rates[0, 0] == rates[1, 0]
+    r = rates[0, 0]
+    assert torch.isclose(info["se"][0, 0], (r * (1 - r) / 16).sqrt())

@@ -48,7 +48,9 @@ def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, 
     ``(rates, info)``: ``info["k"]`` the integer sparsity of each cell (int64), ``info["rho"]`` the
     ratio ``k / m`` actually used (plot and fit at these, not at the nominal ``rhos``) and
     ``info["se"]`` the binomial standard error ``sqrt(rate (1 - rate) / trials)`` of each rate
-    (all ``(len(rhos), len(deltas))``).
+    (all ``(len(rhos), len(deltas))``). Nominal ``rhos`` that round to the same ``k`` (at small ``m``)
+    are one cell: their trials are pooled, every such row gets the pooled rate, and ``info["trials"]``
+    counts the pooled trials (the ``se`` uses that count).
     """
     V.positive_int("n", n)
     d = _unit_interval("deltas", deltas)
@@ -65,6 +67,7 @@ def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, 
     rates = torch.zeros(len(rh), len(d), dtype=torch.float64)
     k_used = torch.zeros(len(rh), len(d), dtype=torch.int64)
     rho_used = torch.zeros(len(rh), len(d), dtype=torch.float64)
+    n_trials = torch.zeros(len(rh), len(d), dtype=torch.int64)
     cols = list(enumerate(d.tolist()))
     if progress:
         from tqdm.auto import tqdm
@@ -89,10 +92,14 @@ def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, 
         else:
             X = _iht(A, Y, K.view(G, group_size), max_iter=100, tol=1e-7)  # success rates unchanged from 50 to 300
         x_hat = X.to(dtype).transpose(1, 2).reshape(batch, n)
-        ok = recovery_success(x_hat, x, success_tol).view(len(rh), trials)
-        rates[:, j] = ok.double().mean(dim=1).cpu()
+        ok = recovery_success(x_hat, x, success_tol).view(len(rh), trials).double().cpu()
+        for k in ks.cpu().unique():  # rows whose rho rounds to the same k are one cell: pool their trials
+            rows = (k_used[:, j] == k).nonzero().flatten()
+            rates[rows, j] = ok[rows].mean()
+            n_trials[rows, j] = len(rows) * trials
     if return_info:
-        return rates, {"k": k_used, "rho": rho_used, "se": (rates * (1 - rates) / trials).sqrt()}
+        return rates, {"k": k_used, "rho": rho_used, "trials": n_trials,
+                       "se": (rates * (1 - rates) / n_trials).sqrt()}
     return rates
 
 
