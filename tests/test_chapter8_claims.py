@@ -103,7 +103,7 @@ def test_at_equal_l0_and_budget_relu_recovers_less_than_topk(setup):
     as TopK k = 32 and recovers clearly less of the loss; TopK recovers more with a larger k."""
     model, tokenizer, train_docs, test_docs = setup
     x, scale, threshold = _training_tokens(model, tokenizer, train_docs)
-    budget = dict(steps=150, batch_size=512, lr=2e-3, progress=False)
+    budget = dict(steps=120, batch_size=512, lr=2e-3, progress=False)
     topk, _ = rm.train_sae_cached(x * scale, 1152, activation="topk", k=[8, 16, 32, 64, 32],
                                   sae_kwargs={"n_instances": 5}, **budget)
     relu, _ = rm.train_sae_cached(x * scale, 1152, activation="relu", sae_kwargs={"n_instances": 4},
