@@ -60,3 +60,23 @@ def test_checker_and_builder_messages_speak_to_students():
         (ROOT / "superpos_lib" / "exercises").glob("*.py"))
     found = [f"{p.name}: {h}" for p in sources for h in hits([(p.name, Path(p).read_text())])]
     assert not found, "\n".join(found)
+
+
+BOOK_PAGES = ["intro.md", "how_to_use.md", "teaching.md", "glossary.md", "chapter_table.md", "bibliography.md"]
+
+
+@pytest.mark.parametrize("name", BOOK_PAGES)
+def test_book_pages_speak_to_readers(name):
+    """The book's own pages (listed in _toc.yml) are read by students and teachers too."""
+    path = ROOT / name
+    found = hits([(name, path.read_text(encoding="utf-8"))])
+    assert not found, f"{name} talks about how the course was made:\n" + "\n".join(found)
+
+
+def test_every_book_page_of_the_toc_is_searched():
+    import yaml
+
+    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    pages = {f"{entry}.md" for entry in re.findall(r"(?:root|file):\s*([\w/]+)", toc) if not entry.startswith("chapters/")}
+    assert pages <= set(BOOK_PAGES), f"add {sorted(pages - set(BOOK_PAGES))} to BOOK_PAGES"
+    assert yaml.safe_load(toc)

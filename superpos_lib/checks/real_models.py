@@ -202,6 +202,8 @@ def check_next_token_loss(fn):
     ok = (mask[:, 1:] * mask[:, :-1]).bool()
     per_text = torch.stack([shifted[i][ok[i]].mean() for i in range(3)]).mean()
     got = call_student(fn, logits.clone(), ids.clone(), mask.clone())
+    if isinstance(got, torch.Tensor) and got.numel() != 1:
+        raise Mismatch("return one number (a 0-d tensor or a float), the mean over all valid predictions.")
     compare(got, expected, what="the mean loss", diagnoses={
         "you compared each position's logits with the token at the same position: position t predicts "
         "token t + 1, so drop the last logits and the first token (logits[:, :-1] against input_ids[:, 1:]).":
@@ -214,8 +216,6 @@ def check_next_token_loss(fn):
         "the same (sum over all valid predictions, divide by their number).": per_text,
         "your loss is negative: cross-entropy is minus the log-probability of the right token.": -expected,
     })
-    if isinstance(got, torch.Tensor) and got.numel() != 1:
-        raise Mismatch("return one number (a 0-d tensor or a float), the mean over all valid predictions.")
 
 
 def splice_hook_reference(replace, keep_first=True):
