@@ -43,7 +43,6 @@ def pytest_collection_modifyitems(config, items):
 def as_student(fn):
     """``fn`` as a student would pass it after writing it in a notebook: a function of their own (not the
     library's object, which ``check`` refuses) with the same signature, calling the library's code."""
-    import functools
     import inspect
 
     def student_version(*args, **kwargs):
@@ -51,4 +50,4 @@ def as_student(fn):
 
     student_version.__signature__ = inspect.signature(fn)
     student_version.__name__ = getattr(fn, "__name__", "student_version")
-    return functools.update_wrapper(student_version, fn, assigned=(), updated=())
+    return student_version

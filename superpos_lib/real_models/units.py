@@ -115,13 +115,12 @@ def pca_directions(acts: torch.Tensor, n: int) -> torch.Tensor:
     if n > min(acts.shape):
         raise ValueError(f"n must be at most min(n_tokens, d) = {min(acts.shape)}, got {n}")
     centred = acts - acts.mean(0)
-    if centred.shape[0] >= centred.shape[1]:  # eigenvectors of the d x d covariance: the SVD's, 5x faster
-        wide = centred.double()
-        _, vecs = torch.linalg.eigh(wide.T @ wide)
-        dirs = vecs.flip(-1).T[:n].to(acts.dtype)
+    c64 = centred.double()
+    if c64.shape[0] >= c64.shape[1]:  # eigenvectors of the d x d covariance: the SVD's, 5x faster
+        dirs = torch.linalg.eigh(c64.T @ c64)[1].flip(-1).T[:n]
     else:
-        _, _, vh = torch.linalg.svd(centred.double(), full_matrices=False)
-        dirs = vh[:n].to(acts.dtype)
+        dirs = torch.linalg.svd(c64, full_matrices=False)[2][:n]
+    dirs = dirs.to(acts.dtype)
     proj = centred @ dirs.T
     flip = proj.max(0).values < (-proj).max(0).values
     dirs[flip] = -dirs[flip]

@@ -93,7 +93,7 @@ def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, 
             X = _iht(A, Y, K.view(G, group_size), max_iter=100, tol=1e-7)  # success rates unchanged from 50 to 300
         x_hat = X.to(dtype).transpose(1, 2).reshape(batch, n)
         ok = recovery_success(x_hat, x, success_tol).view(len(rh), trials).double().cpu()
-        for k in ks.cpu().unique():  # rows whose rho rounds to the same k are one cell: pool their trials
+        for k in k_used[:, j].unique():  # rows whose rho rounds to the same k are one cell: pool their trials
             rows = (k_used[:, j] == k).nonzero().flatten()
             rates[rows, j] = ok[rows].mean()
             n_trials[rows, j] = len(rows) * trials
