@@ -106,10 +106,14 @@ def _perturbed(act, k=None, n_instances=3, d=16, m=64, seed=1):
         sae.W_enc.add_(0.1 * torch.randn(sae.W_enc.shape, generator=g))
         if act == "jumprelu":
             sae.log_threshold.add_(0.5 * torch.randn(sae.log_threshold.shape, generator=g))
+        if act == "gated":
+            sae.r_mag.copy_(0.3 * torch.randn(sae.r_mag.shape, generator=g))
+            sae.b_mag.copy_(0.1 * torch.randn(sae.b_mag.shape, generator=g))
     return sae
 
 
-@pytest.mark.parametrize("act, k", [("jumprelu", None), ("batchtopk", [4, 8, 3]), ("topk", [4, 8, 3]), ("relu", None)])
+@pytest.mark.parametrize("act, k", [("jumprelu", None), ("batchtopk", [4, 8, 3]), ("topk", [4, 8, 3]), ("relu", None),
+                                    ("gated", None)])
 def test_hand_derived_steps_match_autograd(act, k):
     sae = _perturbed(act, k)
     x = torch.randn(32, 16, generator=torch.Generator().manual_seed(5))
@@ -127,17 +131,20 @@ def test_hand_derived_steps_match_autograd(act, k):
     for a, b in zip(grads, ref):
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
     assert torch.equal(fired, fired_ref)
-    for key in ("mse", "l0"):
+    for key in ("mse", "l0") + (("penalty", "aux") if act == "gated" else ()):
         assert torch.allclose(stats[key], stats_ref[key], atol=1e-5)
     if uses_aux:
         assert stats["aux"].min() > 0 and torch.allclose(stats["aux"], stats_ref["aux"], atol=1e-5)
     if act == "jumprelu":
         assert ref[4].abs().sum() > 0  # the threshold's pseudo-gradient was exercised
+    if act == "gated":
+        assert ref[4].abs().sum() > 0 and ref[5].abs().sum() > 0  # the magnitude path was exercised
 
 
 @pytest.mark.parametrize("act, k, extra", [
     ("jumprelu", None, dict(l0_coeff=[0.01, 0.1], l1_warmup_steps=5, bandwidth=0.1)),
     ("batchtopk", [2, 5], dict(dead_window=3)),
+    ("gated", None, dict(l1_coeff=[0.05, 0.5], l1_warmup_steps=5)),
 ])
 def test_fast_training_matches_autograd_training_new_architectures(act, k, extra):
     feats = synthetic_features(24, 8, mean_active=2.0, seed=0)

@@ -26,7 +26,7 @@ from .resample import resample_dead_latents
 __all__ = ["train_sae"]
 
 ARCHITECTURES = {"relu": relu, "topk": topk, "jumprelu": jump_relu, "gated": gated, "batchtopk": batchtopk}
-_HAS_FAST = ("relu", "topk", "jumprelu", "batchtopk")
+_HAS_FAST = ("relu", "topk", "jumprelu", "batchtopk", "gated")
 _USES_AUXK = ("topk", "batchtopk")
 _DEFAULT_SPARSITY = {"relu": 0.1, "gated": 0.1, "jumprelu": 0.1}
 
@@ -273,7 +273,7 @@ def train_sae(
 
     The sparsity coefficient (``l1_coeff`` or ``l0_coeff``, a number or one per instance) ramps
     linearly from 0 over ``l1_warmup_steps``. ``method``: ``"fast"`` (hand-derived gradients,
-    fused/sparse products; gated SAEs fall back to autograd) or ``"autograd"`` (the reference).
+    fused/sparse products) or ``"autograd"`` (the reference).
 
     Returns a history: ``step (n_logs,)`` and, each ``(n_logs, I)``: ``loss``, ``mse`` (mean squared
     error summed over coordinates), ``l0`` (mean active latents per sample), ``fve`` (fraction of
