@@ -63,7 +63,7 @@ VARIANTS = [
 ]
 
 
-# ---------------------------------------------------------------- 6.3 TopK, 6.5 JumpReLU backward
+# ---------------------------------------------------------------- 6.3 TopK, 6.6 JumpReLU backward
 
 from superpos_lib.checks.sae import jumprelu_backward_reference as _jump_ref  # noqa: E402
 from superpos_lib.checks.sae import topk_activation_reference as _topk_ref  # noqa: E402
@@ -106,7 +106,7 @@ MISTAKES += [
     ("topk_activation", lambda pre, k: torch.relu(pre), "plain ReLU"),
     ("topk_activation", lambda pre, k: _topk(pre, 3), "ignores k"),
     ("topk_activation", lambda pre, k: pre.topk(k, dim=-1), "not the (values, indices)"),
-    # 6.5 JumpReLU backward
+    # 6.6 JumpReLU backward
     ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g, on="zero"), "you used pre > 0"),
     ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g, on="all"), "must be 0 where the latent is off"),
     ("jumprelu_backward", lambda p, t, e, g: _jump(p, t, e, g, chain_pre=False), "grad_pre = grad_out * H"),
@@ -204,4 +204,82 @@ VARIANTS += [
     ("auxk_loss", lambda p, d, W, e, k: _auxk(p * d, torch.ones_like(d), W, e, k)),  # zeroed live latents: same after ReLU
     ("auxk_loss", lambda p, d, W, e, k: float(_auxk(p.double(), d, W.double(), e.double(), k))),
     ("auxk_loss", lambda p, d, W, e, k: _auxk(p, d, W, e, k, fill=-1e9)),
+]
+
+
+# ---------------------------------------------------------------- 6.4 an SAE training step
+
+from superpos_lib.checks.sae import sae_forward_reference as _sae_fwd  # noqa: E402
+from superpos_lib.checks.sae import sae_loss_reference as _sae_loss  # noqa: E402
+
+
+def _step(params, x, lam, opt, *, zero=True, renorm="rows", when="after", ret="before", in_place=True, grad_mode=False):
+    """One ReLU-SAE step with the given mistake."""
+    W_dec = params[2]
+    if zero:
+        opt.zero_grad()
+    x_hat, z = _sae_fwd(x, *params)
+    loss = _sae_loss(x, x_hat, z, W_dec, lam)
+    loss.backward()
+
+    def normalise():
+        if grad_mode:
+            W_dec.div_(W_dec.norm(dim=1, keepdim=True))
+            return
+        with torch.no_grad():
+            if not in_place:
+                _ = W_dec / W_dec.norm(dim=1, keepdim=True)  # a new tensor; the parameter stays as it was
+            elif renorm == "rows":
+                W_dec.div_(W_dec.norm(dim=1, keepdim=True))
+            elif renorm == "cols":
+                W_dec.div_(W_dec.norm(dim=0, keepdim=True))
+
+    if when == "before":
+        normalise()
+    if when != "no step":
+        opt.step()
+    if when == "after":
+        normalise()
+    if ret == "after":
+        x_hat, z = _sae_fwd(x, *params)
+        return _sae_loss(x, x_hat, z, W_dec, lam).item()
+    return None if ret == "none" else loss.item()
+
+
+def _step_zero_between(params, x, lam, opt):
+    x_hat, z = _sae_fwd(x, *params)
+    _sae_loss(x, x_hat, z, params[2], lam).backward()
+    opt.zero_grad()
+    opt.step()
+    return 0.0
+
+
+def _step_float64(params, x, lam, opt):
+    opt.zero_grad()
+    p64 = [p.double() for p in params]  # the graph still reaches the float32 parameters
+    x_hat, z = _sae_fwd(x.double(), *p64)
+    loss = _sae_loss(x.double(), x_hat, z, p64[2], lam)
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        params[2].copy_(torch.nn.functional.normalize(params[2], dim=1))
+    return loss  # a 0-d tensor that still requires grad
+
+
+MISTAKES += [
+    ("sae_train_step", lambda p, x, l, o: _step(p, x, l, o, zero=False), "left over from before"),
+    ("sae_train_step", lambda p, x, l, o: _step(p, x, l, o, renorm="none"), "rows are not unit norm"),
+    ("sae_train_step", lambda p, x, l, o: _step(p, x, l, o, in_place=False), "rows are not unit norm"),
+    ("sae_train_step", lambda p, x, l, o: _step(p, x, l, o, renorm="cols"), "not each column"),
+    ("sae_train_step", lambda p, x, l, o: _step(p, x, l, o, when="before"), "before the optimizer's step"),
+    ("sae_train_step", lambda p, x, l, o: _step(p, x, l, o, ret="after"), "not one recomputed after it"),
+    ("sae_train_step", lambda p, x, l, o: _step(p, x, l, o, ret="none"), "returned None"),
+    ("sae_train_step", lambda p, x, l, o: _step(p, x, l, o, grad_mode=True), "inside `with torch.no_grad():`"),
+    ("sae_train_step", _step_zero_between, "did not change"),
+    ("sae_train_step", lambda p, x, l, o: _step(p, x, l, o, when="no step", renorm="none"), "did not change"),
+]
+
+VARIANTS += [
+    ("sae_train_step", _step),
+    ("sae_train_step", _step_float64),
 ]

@@ -767,7 +767,8 @@ case("resample_dead_latents", lambda: (_s.resample_dead_latents, dict(sae=_sae()
 )
 case("train_sae", lambda: (_s.train_sae, dict(sae=_sae(), data=_randn(16, 4), steps=2, batch_size=8, progress=False)),
      extra=[("shape", "data", _with(data=_randn(16, 3))), ("empty", "data", _with(data=_randn(0, 4))),
-            ("mismatch", "l1_coeff", _with(l1_coeff=[0.1, 0.2, 0.3]))])
+            ("mismatch", "l1_coeff", _with(l1_coeff=[0.1, 0.2, 0.3])), ("mismatch", "lr", _with(lr=[1e-3, 1e-2, 1e-1])),
+            ("range", "lr", _with(lr=[1e-3, -1e-2]))])
 case("synthetic_features", lambda: (_s.synthetic_features, dict(n_features=8, d=4, mean_active=2.0)),
      extra=[("range", "mean_active", _with(mean_active=9.0))])
 case("SyntheticFeatures", lambda: (_s.SyntheticFeatures, dict(directions=_randn(8, 4), probabilities=torch.full((8,), 0.25),

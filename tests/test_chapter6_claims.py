@@ -36,6 +36,49 @@ def test_pentagon_sae_recovers_the_five_directions():
     assert feature_recovery(sae.W_dec.detach()[0], true) == 1.0
 
 
+def test_a_relu_sae_trained_by_the_exercise_step_matches_train_sae_and_is_less_exact_than_topk():
+    """Exercise 6.4's loop (the reference step, the chapter's settings) against train_sae from the same initial
+    dictionary and batches: close MMCS and loss, both far better than the initial dictionary, both with a worse
+    worst feature than the TopK SAE, and more than one latent firing where one feature is active."""
+    from superpos_lib.checks import reference_implementation
+    from superpos_lib.metrics import cosine_matrix
+
+    step = reference_implementation("sae_train_step")
+    toy = ToyModel(5, 2, feature_probability=0.05, seed=0)
+    train(toy, steps=3000, lr=1e-2, progress=False)
+    true = toy.W.detach()[0].T
+    topk_gen = torch.Generator().manual_seed(1)
+    topk = SparseAutoencoder(2, 5, activation="topk", k=1, seed=0)
+    train_sae(topk, lambda n: toy.hidden(toy.generate_batch(n, topk_gen))[:, 0, :], steps=600, batch_size=512,
+              lr=1e-2, dead_window=50, progress=False)
+    init = SparseAutoencoder(2, 5, seed=0)
+    params = [p.detach()[0].clone().requires_grad_(True) for p in (init.W_enc, init.b_enc, init.W_dec, init.b_dec)]
+    opt = torch.optim.Adam(params, lr=1e-2)
+    gen = torch.Generator().manual_seed(3)
+    losses = []
+    for _ in range(1000):
+        with torch.no_grad():
+            x = toy.hidden(toy.generate_batch(512, gen))[:, 0, :]
+        losses.append(step(params, x, 0.1, opt))
+    lib = SparseAutoencoder(2, 5, seed=0)
+    lib_gen = torch.Generator().manual_seed(3)
+    hist = train_sae(lib, lambda n: toy.hidden(toy.generate_batch(n, lib_gen))[:, 0, :], steps=1000, batch_size=512,
+                     lr=1e-2, l1_coeff=0.1, progress=False)
+    best = {name: cosine_matrix(W, true).amax(1) for name, W in
+            (("init", init.W_dec.detach()[0]), ("loop", params[2].detach()), ("lib", lib.W_dec.detach()[0]),
+             ("topk", topk.W_dec.detach()[0]))}
+    assert abs(best["loop"].mean() - best["lib"].mean()) < 0.02
+    assert abs(sum(losses[-50:]) / 50 / hist["loss"][-5:, 0].mean().item() - 1) < 0.15
+    assert min(best["loop"].mean(), best["lib"].mean()) > best["init"].mean() + 0.03
+    assert max(best["loop"].min(), best["lib"].min()) < best["topk"].min()
+    f = toy.generate_batch(8192, torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        h = toy.hidden(f)[:, 0][(f[:, 0] > 0).sum(-1) == 1]
+        W_enc, b_enc, _, b_dec = (p.detach() for p in params)
+        fired = (torch.relu((h - b_dec) @ W_enc + b_enc) > 0).sum(-1).float().mean()
+    assert fired > 1.5 and ((topk.encode(h)[0] > 0).sum(-1) == 1).all()
+
+
 def test_topk_2x_recovers_the_features_on_every_seed_and_its_extra_latents_lower_precision():
     """Section 6.3: TopK k = 5 with a 2x dictionary, three seeds: MMCS >= 0.95 and recovery >= 90% on
     each; with twice as many latents as features, precision (live latents that match) is below recovery."""

@@ -437,7 +437,7 @@ MISTAKES += [
     ("sae_loss", lambda x, xh, z, Wd, l1: l1 * _mse(x, xh) + (z * Wd.norm(dim=1)).sum(-1).mean(), "penalty only"),
     ("sae_loss", lambda x, xh, z, Wd, l1: _mse(x, xh) + l1 * (z**2 * Wd.norm(dim=1)).sum(-1).mean(), "squared L2"),
     ("sae_loss", lambda x, xh, z, Wd, l1: (x - xh).pow(2).sum(-1) + l1 * (z * Wd.norm(dim=1)).sum(-1), "has shape (7,)"),
-    # 6.3 MMCS
+    # 6.5 MMCS
     ("mmcs", lambda L, T: _mmcs(L, T, use_abs=True), "the sign matters"),
     ("mmcs", lambda L, T: _mmcs(L, T, axis=0), "TRUE feature"),
     ("mmcs", lambda L, T: _mmcs(L, T, norm="none"), "normalise the rows"),
@@ -446,7 +446,7 @@ MISTAKES += [
     ("mmcs", lambda L, T: _mmcs(L, T, norm="learned"), "normalise both sets"),
     ("mmcs", lambda L, T: _mmcs(L, T, norm="columns"), "not the columns"),
     ("mmcs", lambda L, T: _mmcs(L, T, reduce="median"), "median"),
-    # 6.4 resampling
+    # 6b.1 resampling
     ("resample_decoder_rows", lambda *p: _resample(*p, sub=False), "subtract b_dec from the chosen inputs"),
     ("resample_decoder_rows", lambda *p: _resample(*p, normalise=False), "unit length"),
     ("resample_decoder_rows", lambda *p: _resample(*p, all_rows=True), "keep the live ones"),

@@ -17,7 +17,7 @@ def test_exercise_type_entropy_reference_is_the_chapters_token_mixedness():
 
 
 def test_exercise_topk_and_jumprelu_references_are_the_librarys_rules():
-    """Exercises 6.3 and 6.5: the references give the TopK SAE's codes and jumprelu's straight-through gradients
+    """Exercises 6.3 and 6.6: the references give the TopK SAE's codes and jumprelu's straight-through gradients
     (chapter 6 compares the student's versions with these)."""
     from superpos_lib.checks import reference_implementation
     from superpos_lib.sae import jumprelu

@@ -253,3 +253,39 @@ def test_new_architectures_bad_inputs():
     with pytest.warns(UserWarning, match="l1_coeff is ignored"):
         train_sae(sae, torch.randn(20, 4), steps=1, batch_size=4, l1_coeff=0.3, progress=False)
     assert set(S.ACTIVATIONS) == {"relu", "topk", "jumprelu", "gated", "batchtopk"}
+
+
+@pytest.mark.parametrize("act, method", [("relu", "fast"), ("topk", "fast"), ("gated", "fast"), ("jumprelu", "autograd")])
+def test_one_learning_rate_per_instance_is_separate_runs_in_one(act, method):
+    """train_sae(lr=[a, b]) trains instance i exactly as a run of that instance alone at lr[i]."""
+    data = synthetic_features(24, 8, mean_active=2.0, seed=0)(512)
+    k = [3, 3] if act == "topk" else None
+    both = SparseAutoencoder(8, 32, activation=act, k=k, n_instances=2, seed=3)
+    start = [p.detach().clone() for p in both.parameters()]
+    kw = dict(steps=20, batch_size=64, log_every=5, method=method, progress=False)
+    h = train_sae(both, data, lr=[1e-3, 3e-2], **kw)
+    for i, lr in enumerate((1e-3, 3e-2)):
+        alone = SparseAutoencoder(8, 32, activation=act, k=None if k is None else [3], n_instances=1, seed=3)
+        with torch.no_grad():
+            for p, q in zip(alone.parameters(), start):
+                p.copy_(q[i:i + 1])
+        h_alone = train_sae(alone, data, lr=lr, **kw)
+        for p, q in zip(alone.parameters(), both.parameters()):
+            assert torch.allclose(p[0], q[i], atol=1e-5, rtol=1e-4)
+        assert torch.allclose(h_alone["loss"][:, 0], h["loss"][:, i], rtol=1e-4, atol=1e-6)
+
+
+def test_batch_threshold_with_a_guess_is_exact():
+    from superpos_lib.sae.batchtopk import batch_threshold
+
+    g = torch.Generator().manual_seed(11)
+    pre = torch.randn(6, 64, 40, generator=g)
+    k = torch.tensor([1, 3, 3, 5, 8, 2])
+    exact = batch_threshold(pre, k)
+    flat = pre.reshape(6, -1)
+    assert torch.equal(exact, flat.sort(dim=1, descending=True).values.gather(1, (k * 64 - 1).view(-1, 1)).view(-1))
+    guesses = [0.9 * exact, exact, torch.full((6,), float("nan")),           # good, tight, none
+               torch.where(torch.arange(6) % 2 == 0, 0.5 * exact, 1.5 * exact),  # half of them above the threshold
+               torch.tensor([float("nan"), -10.0, 0.0, 1e9, 0.7, 0.1]) * exact.abs()]
+    for guess in guesses:
+        assert torch.equal(batch_threshold(pre, k, guess=guess), exact)

@@ -1,5 +1,5 @@
-"""Checkers for chapter 6 (sparse autoencoders): forward pass, loss, MMCS, the TopK rule and the
-JumpReLU straight-through gradients; and chapter 6b (resampling and AuxK)."""
+"""Checkers for chapter 6 (sparse autoencoders): forward pass, loss, a training step, MMCS, the TopK
+rule and the JumpReLU straight-through gradients; and chapter 6b (resampling and AuxK)."""
 
 import torch
 
@@ -166,6 +166,94 @@ def check_resample_decoder_rows(fn):
             torch.where(dead[:, None], (x_chosen - b_dec) / (x_chosen - b_dec).norm(dim=0, keepdim=True), W_dec),
         "you replaced the live rows and kept the dead ones: the mask is inverted.":
             torch.where(~dead[:, None], new, W_dec),
+    })
+
+
+# ---------------------------------------------------------------- a training step
+
+def sae_train_step_reference(params, x, l1_coeff, optimizer):
+    """One training step of a ReLU SAE. ``params = [W_enc (d_in, d_sae), b_enc (d_sae,), W_dec (d_sae, d_in),
+    b_dec (d_in,)]`` (tensors with ``requires_grad``), ``x (batch, d_in)``, ``optimizer`` over ``params``: zero the
+    gradients, compute the loss (forward pass and loss as in exercises 6.1 and 6.2), back-propagate, take the
+    optimizer's step, then rescale every decoder row to unit norm in place. Returns the loss before the step (a float)."""
+    W_enc, b_enc, W_dec, b_dec = params
+    optimizer.zero_grad()
+    x_hat, z = sae_forward_reference(x, W_enc, b_enc, W_dec, b_dec)
+    loss = sae_loss_reference(x, x_hat, z, W_dec, l1_coeff)
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        W_dec /= W_dec.norm(dim=1, keepdim=True)
+    return loss.item()
+
+
+def _step_case():
+    """A ReLU SAE whose decoder rows are not unit norm (so renormalising, or not, shows), a batch, and
+    stale gradients left in ``.grad`` (so a step that does not zero them shows)."""
+    x, W_enc, b_enc, W_dec, b_dec = _params(8)
+    g = _gen(9)
+    W_dec = W_dec * (0.6 + 0.8 * torch.rand(W_dec.shape[0], 1, generator=g))
+    stale = [torch.randn(p.shape, generator=g) for p in (W_enc, b_enc, W_dec, b_dec)]
+    return x, [W_enc, b_enc, W_dec, b_dec], stale
+
+
+def _loss_and_grads(x, params, lam):
+    leaves = [p.clone().requires_grad_(True) for p in params]
+    x_hat, z = sae_forward_reference(x, *leaves)
+    loss = sae_loss_reference(x, x_hat, z, leaves[2], lam)
+    return loss.detach(), torch.autograd.grad(loss, leaves)
+
+
+_LR = 0.05
+
+
+@register("sae_train_step", reference=sae_train_step_reference)
+def check_sae_train_step(fn):
+    """``fn(params, x, l1_coeff, optimizer) -> loss``: one optimizer step on the ReLU SAE loss followed by
+    unit-norm decoder rows; checked with plain SGD, whose step shows exactly which gradient was used."""
+    x, start, stale = _step_case()
+    lam = 0.3
+    params = [p.clone().requires_grad_(True) for p in start]
+    for p, s in zip(params, stale):
+        p.grad = s.clone()
+    optimizer = torch.optim.SGD(params, lr=_LR)
+    try:
+        got_loss = call_student(fn, params, x.clone(), lam, optimizer)
+    except Mismatch as error:
+        if "leaf Variable" in str(error):
+            raise Mismatch(f"{error} Change W_dec in place inside `with torch.no_grad():`, where autograd does not "
+                           "record the operation.") from None
+        raise
+    loss0, grads = _loss_and_grads(x, start, lam)
+    stepped = [p - _LR * g for p, g in zip(start, grads)]
+    unit = stepped[2] / stepped[2].norm(dim=1, keepdim=True)
+    with_stale = [p - _LR * (g + s) for p, g, s in zip(start, grads, stale)]
+    if got_loss is None:
+        raise Mismatch("your step returned None: return the loss, computed before the optimizer's step (loss.item()).")
+    got_W_dec = params[2].detach()
+    if torch.equal(got_W_dec, start[2]) and torch.equal(params[0].detach(), start[0]):
+        raise Mismatch("the parameters did not change: call loss.backward() and then optimizer.step() (zero the "
+                       "gradients before the backward pass, not between it and the step).")
+    names = ("W_enc", "b_enc")
+    for i, name in enumerate(names):
+        compare(params[i].detach(), stepped[i], what=f"{name} after your step", diagnoses={
+            "your step also used the gradients left over from before: call optimizer.zero_grad() first.": with_stale[i],
+        })
+    compare(got_W_dec, unit, what="W_dec after your step", diagnoses={
+        "W_dec's rows are not unit norm after your step: rescale them in place under torch.no_grad(), "
+        "W_dec /= W_dec.norm(dim=1, keepdim=True), after optimizer.step() (W_dec = W_dec / ... makes a new "
+        "tensor and leaves the optimizer's one unchanged).": stepped[2],
+        "normalise each decoder row (dim=1, one norm per latent), not each column.":
+            stepped[2] / stepped[2].norm(dim=0, keepdim=True),
+        "you normalised W_dec before the optimizer's step; normalise after it, so the rows end at unit norm.":
+            start[2] / start[2].norm(dim=1, keepdim=True) - _LR * grads[2],
+        "your step also used the gradients left over from before: call optimizer.zero_grad() first.":
+            with_stale[2] / with_stale[2].norm(dim=1, keepdim=True),
+    })
+    after = _loss_and_grads(x, [p.detach() for p in params], lam)[0]
+    compare(torch.as_tensor(got_loss, dtype=torch.float64).detach(), loss0.double(), what="the loss you returned", diagnoses={
+        "return the loss computed before the step (the one you called backward on), not one recomputed after it.":
+            after.double(),
     })
 
 

@@ -130,23 +130,26 @@ def _jumprelu_grads(sae, x: torch.Tensor, lam: torch.Tensor, bandwidth: float, w
     A_dec[..., d] = 0.0
     pre = torch.bmm(xa, ws.A_enc)                              # GEMM 1: pre-activations (I, B, m)
     th = theta.unsqueeze(1)
-    gate = pre > th
-    z = torch.mul(pre, gate, out=ws.z)
+    diff = pre - th
+    # masks by threshold_backward (x * (ref > 0)), one pass each and no boolean tensors to convert
+    z = torch.ops.aten.threshold_backward.grad_input(pre, diff, 0.0, grad_input=ws.z)  # pre * H(pre - theta)
     out = torch.bmm(z, A_dec)                                  # GEMM 2: [x_hat - b_dec, 0]
     err = out[..., :d].sub_(xc)                                # x_hat - x
     stats = None
     if want_stats:
         sq = err.pow(2).sum(-1)
-        l0 = gate.sum(-1).float().mean(-1)
+        l0 = (diff > 0).sum(-1).float().mean(-1)
         stats = {"mse": sq.mean(-1), "sq_err": sq, "l0": l0, "penalty": lam * l0}
     out[..., d] = 1.0
     G_dec = torch.baddbmm(ws.G_dec, z.transpose(1, 2), out, beta=0.0, alpha=2.0 / B)  # GEMM 3: [grad W_dec, (2/B) sum_b z]
     g = torch.baddbmm(ws.g, out[..., :d], W_dec.transpose(1, 2), beta=0.0, alpha=2.0 / B, out=ws.g)  # GEMM 4: d loss / d z
-    # threshold: -(1/eps) sum_b K * (theta * g + lam / B), then the chain rule through theta = exp(log theta)
-    near = (pre - th).abs_() < bandwidth / 2
-    gt = torch.where(near, g * th + (lam / B).view(I, 1, 1), torch.zeros((), dtype=g.dtype)).sum(1)
+    # threshold: -(1/eps) sum_b K * (theta * g + lam / B), then the chain rule through theta = exp(log theta);
+    # K((pre - theta) / eps) = 1 exactly where eps/2 - |pre - theta| > 0
+    inside = diff.abs().neg_().add_(bandwidth / 2)
+    at_window = torch.addcmul((lam / B).view(I, 1, 1).to(g.dtype), g, th)
+    gt = torch.ops.aten.threshold_backward.grad_input(at_window, inside, 0.0, grad_input=at_window).sum(1)
     grad_log_theta = gt * theta * (-1.0 / bandwidth)
-    g.mul_(gate)                                               # through the jump: d z / d pre = H(pre - theta)
+    g = torch.ops.aten.threshold_backward.grad_input(g, diff, 0.0, grad_input=g)  # d z / d pre = H(pre - theta)
     G_enc = torch.bmm(xa.transpose(1, 2), g)                   # GEMM 5: [grad W_enc; grad b_enc]
     grad_b_enc = G_enc[:, d]
     grad_b_dec = torch.baddbmm(err.sum(1, keepdim=True), grad_b_enc.unsqueeze(1), W_enc.transpose(1, 2),

@@ -73,6 +73,20 @@ def _coefficients(name: str, value, I: int, dt, dev) -> torch.Tensor:
     return lam.expand(I).clone()
 
 
+def _learning_rates(lr, I: int, dev) -> float | torch.Tensor:
+    """A positive number, or a tensor ``(I,)`` of them from one number per instance."""
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool):
+        V.positive_float("lr", lr)
+        return float(lr)
+    try:
+        rates = torch.as_tensor(lr, dtype=torch.float32).to(dev).reshape(-1)
+    except Exception:
+        raise ValueError(f"lr must be a positive number or one per instance, got {lr!r}") from None
+    if rates.numel() != I or not torch.isfinite(rates).all() or (rates <= 0).any():
+        raise ValueError(f"lr must be a positive number or {I} positive numbers (one per instance), got {lr!r}")
+    return rates
+
+
 @dataclass
 class _Run:
     """Everything a training run carries from step to step."""
@@ -91,7 +105,7 @@ class _Run:
     fast: bool
     get_batch: Callable
     gen: torch.Generator
-    lr: float = 1e-3
+    lr: float | torch.Tensor = 1e-3  # a number, or (I,) per instance
     opt: object = None
     ws: _Workspace | None = None
     params: list = field(default_factory=list)
@@ -117,11 +131,12 @@ def _init_decoder_bias(run: _Run, data, first: torch.Tensor) -> None:
 
 def _make_optimizer(run: _Run) -> None:
     run.params = list(run.sae.parameters())
-    if run.fast:
+    if run.fast or isinstance(run.lr, torch.Tensor):  # torch.optim.Adam has one learning rate per tensor
         run.opt = _Adam([p.data for p in run.params], run.lr)
-        run.ws = _Workspace(run.sae, run.batch_size)
     else:
         run.opt = torch.optim.Adam(run.params, lr=run.lr)
+    if run.fast:
+        run.ws = _Workspace(run.sae, run.batch_size)
 
 
 # ------------------------------------------------------------------------------ the steps
@@ -131,7 +146,9 @@ def _next_batch(run: _Run, step: int, first: torch.Tensor) -> torch.Tensor:
     x = first if step == 0 else run.get_batch(run.batch_size, run.gen)
     if x.shape != (run.batch_size, run.sae.d_in):
         x = _check_batch(x, run.batch_size, run.sae.d_in)
-    return x.to(device=run.sae.W_enc.device, dtype=run.sae.W_enc.dtype)
+    # detached: a batch function may hand over activations that still carry a graph (a model's
+    # hidden layer computed outside torch.no_grad)
+    return x.detach().to(device=run.sae.W_enc.device, dtype=run.sae.W_enc.dtype)
 
 
 def _context(run: _Run, step: int) -> StepContext:
@@ -152,7 +169,8 @@ def _gradients(run: _Run, x: torch.Tensor, ctx: StepContext, want: bool):
         with torch.no_grad():
             grads[2] = _project_decoder_grad(sae.W_dec.detach(), grads[2])
         return grads, fired, stats
-    run.opt.zero_grad(set_to_none=True)
+    for p in run.params:
+        p.grad = None
     loss, fired, stats = arch.autograd_loss(sae, x, ctx, want)
     loss.sum().backward()
     with torch.no_grad():
@@ -162,8 +180,8 @@ def _gradients(run: _Run, x: torch.Tensor, ctx: StepContext, want: bool):
 
 def _update(run: _Run, grads) -> None:
     """One Adam step, then every decoder row back to unit norm."""
-    if grads is not None:
-        run.opt.step(grads)
+    if isinstance(run.opt, _Adam):
+        run.opt.step(grads if grads is not None else [p.grad for p in run.params])
     else:
         run.opt.step()
     run.sae.normalize_decoder()
@@ -203,8 +221,8 @@ def _log_step(run: _Run, step: int, x: torch.Tensor, stats: dict, progress_bar) 
 
 def _adam_moments(run: _Run) -> list[torch.Tensor] | None:
     """Adam's moments laid out ``[m of W_enc, b_enc, W_dec, b_dec, v of the same]``."""
-    if run.fast:
-        return list(run.opt.m) + list(run.opt.v)
+    if isinstance(run.opt, _Adam):
+        return list(run.opt.m[:4]) + list(run.opt.v[:4])
     first, second = [], []
     for p in run.params[:4]:
         st = run.opt.state.get(p, {})
@@ -236,7 +254,7 @@ def train_sae(
     *,
     steps: int,
     batch_size: int = 1024,
-    lr: float = 1e-3,
+    lr: float | Sequence[float] = 1e-3,
     l1_coeff: float | Sequence[float] | None = None,
     l0_coeff: float | Sequence[float] | None = None,
     l1_warmup_steps: int = 0,
@@ -263,7 +281,7 @@ def train_sae(
       ``resample_dead_every=N`` re-initialises, every N steps, latents that did not fire in the last
       N steps (:func:`resample_dead_latents`).
     - ``"gated"``: the gated SAE loss with its auxiliary term (:mod:`superpos_lib.sae.gated`;
-      ``l1_coeff``, default 0.1). Always trained with autograd.
+      ``l1_coeff``, default 0.1).
     - ``"jumprelu"``: ``||x - x_hat||^2 + l0 * ||z||_0`` with straight-through estimators of
       bandwidth ``bandwidth`` (:func:`superpos_lib.sae.jumprelu`; ``l0_coeff``, default 0.1).
     - ``"topk"``, ``"batchtopk"``: ``||x - x_hat||^2`` plus AuxK (:mod:`superpos_lib.sae.auxk`, Gao et
@@ -272,7 +290,8 @@ def train_sae(
       the last ``dead_window`` steps. BatchTopK also estimates its inference threshold.
 
     The sparsity coefficient (``l1_coeff`` or ``l0_coeff``, a number or one per instance) ramps
-    linearly from 0 over ``l1_warmup_steps``. ``method``: ``"fast"`` (hand-derived gradients,
+    linearly from 0 over ``l1_warmup_steps``. ``lr``: Adam's learning rate, a number or one per
+    instance (so one run can compare learning rates). ``method``: ``"fast"`` (hand-derived gradients,
     fused/sparse products) or ``"autograd"`` (the reference).
 
     Returns a history: ``step (n_logs,)`` and, each ``(n_logs, I)``: ``loss``, ``mse`` (mean squared
@@ -286,7 +305,7 @@ def train_sae(
         raise ValueError(f"sae must be a SparseAutoencoder, got {type(sae).__name__}")
     V.positive_int("steps", steps)
     V.positive_int("batch_size", batch_size)
-    V.positive_float("lr", lr)
+    lr = _learning_rates(lr, sae.n_instances, sae.W_enc.device)
     V.non_negative_int("l1_warmup_steps", l1_warmup_steps)
     V.positive_float("bandwidth", bandwidth)
     if resample_dead_every is not None:
