@@ -14,6 +14,7 @@ Prints, with the bar of issue 15 next to each ratio:
 * JumpReLU (L0 0.1, bandwidth 0.05) and BatchTopK (k=16): a plain autograd loop of the same SAE
   (JumpReLU through the straight-through autograd functions; BatchTopK with a top-k over the
   flattened batch) divided by ``train_sae``: >= 1.5 each.
+* Gated (L1 0.1; no bar): ``train_sae``'s autograd reference path divided by its hand-derived step.
 
 Run: ``python bench/bench_sae.py [--steps 200] [--repeats 3] [--threads 2]``.
 """
@@ -43,11 +44,12 @@ class _Cycle:
         return x
 
 
-def _ours(act, batches, steps):
+def _ours(act, batches, steps, method="fast"):
     kw = {"relu": dict(l1_coeff=L1), "topk": dict(aux_coeff=0.0), "jumprelu": dict(l0_coeff=L0, bandwidth=BANDWIDTH),
-          "batchtopk": dict(aux_coeff=0.0)}[act]
+          "batchtopk": dict(aux_coeff=0.0), "gated": dict(l1_coeff=L1)}[act]
     sae = SparseAutoencoder(D_IN, D_SAE, activation=act, k=K if act in ("topk", "batchtopk") else None, seed=0)
-    train_sae(sae, _Cycle(batches), steps=steps, batch_size=BATCH, lr=LR, log_every=steps, progress=False, **kw)
+    train_sae(sae, _Cycle(batches), steps=steps, batch_size=BATCH, lr=LR, log_every=steps, progress=False,
+              method=method, **kw)
     return sae
 
 
@@ -205,6 +207,13 @@ def main(argv=None):
         out[f"{act}_speedup"] = med["autograd"] / med["ours"]
         print(f"{name:<9} train_sae {med['ours'] / S * 1e3:.2f} ms/step | plain autograd {med['autograd'] / S * 1e3:.2f} | "
               f"speed-up {out[f'{act}_speedup']:.2f}x (bar >= 1.5)")
+
+    # ---- Gated (no bar): the hand-derived step against train_sae's own autograd reference path
+    med = _interleave({"ours": _Runner(lambda: _ours("gated", batches, S)),
+                       "autograd": _Runner(lambda: _ours("gated", batches, S, method="autograd"))}, R)
+    out["gated_speedup"] = med["autograd"] / med["ours"]
+    print(f"Gated     train_sae {med['ours'] / S * 1e3:.2f} ms/step | train_sae(method='autograd') "
+          f"{med['autograd'] / S * 1e3:.2f} | speed-up {out['gated_speedup']:.2f}x (no bar)")
     return out
 
 
