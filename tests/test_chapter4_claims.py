@@ -171,3 +171,53 @@ def test_noise_ordering(toy):
                                        max_iter=3000, tol=1e-6), f_n).median()
         relu = relative_error(torch.relu(hn @ W + b), f_n).median()
         assert nn <= bp and lasso < relu and nn < relu
+
+
+def test_omp_built_from_the_exercise_selection_rule_is_the_librarys_omp():
+    """Exercise 4.2's loop (the reference omp_select, least squares on the chosen columns) on the chapter's
+    setup: the same supports as recover(method="omp") and the same success rate."""
+    from superpos_lib.checks import reference_implementation
+
+    select = reference_implementation("omp_select")
+    g = seeded(14)
+    A = gaussian_matrix(50, 100, generator=g, dtype=torch.float64)
+    A = A / A.norm(dim=0, keepdim=True)
+    x = sparse_signals(300, 100, 10, generator=g, amplitudes="gaussian", dtype=torch.float64)
+    y = x @ A.T
+    taken = torch.zeros(300, 100, dtype=torch.bool)
+    residual, chosen = y.clone(), []
+    for _ in range(10):
+        j = select(A, residual, taken)
+        taken[torch.arange(300), j] = True
+        chosen.append(j)
+        A_S = A.T[torch.stack(chosen, 1)].transpose(1, 2)
+        coef = torch.linalg.lstsq(A_S, y.unsqueeze(-1)).solution
+        residual = y - (A_S @ coef)[..., 0]
+    mine = torch.zeros_like(x).scatter(1, torch.stack(chosen, 1), coef[..., 0])
+    lib = recover(A, y, method="omp", k=10)
+    assert ((mine != 0) == (lib.abs() > 1e-12)).all(dim=1).double().mean() >= 0.99
+    ok_mine, ok_lib = relative_error(mine, x) < 1e-4, relative_error(lib, x) < 1e-4
+    assert abs(ok_mine.double().mean() - ok_lib.double().mean()) <= 0.01 and ok_lib.double().mean() > 0.8
+
+
+def test_plain_ista_from_the_read_out_is_far_slower_than_nonnegative_fista(toy):
+    """Exercise 4.4's run: 2000 signed ISTA steps (the reference step) from the read-out stay far from the
+    solution that non-negative FISTA reaches with the same step."""
+    from superpos_lib.checks import reference_implementation
+
+    ista_step = reference_implementation("ista_step")
+    W, b, f, h = toy
+    sub = torch.arange(500)
+    L = torch.linalg.matrix_norm(W, ord=2).item() ** 2
+    start = torch.relu(h[sub] @ W + b)
+    x_ista = start.clone()
+    x, z, t = start.clone(), start.clone(), 1.0
+    for _ in range(2000):
+        x_ista = ista_step(W, h[sub], x_ista, 1e-4, 1 / L)
+        x_new = torch.relu(z - ((z @ W.T - h[sub]) @ W + 1e-4) / L)
+        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        z = x_new + (t - 1) / t_new * (x_new - x)
+        x, t = x_new, t_new
+    one = (f[sub] != 0).sum(1) == 1
+    err_ista, err_fista = relative_error(x_ista, f[sub]), relative_error(x, f[sub])
+    assert err_fista[one].median() < 1e-3 < 0.1 < err_ista[one].median() < relative_error(start, f[sub])[one].median()

@@ -271,13 +271,13 @@ def _coh(A, *, normalise=True, use_abs=True, diag=False, rows=False):
 
 
 MISTAKES += [
-    # 4.1 soft threshold
+    # 4.3 soft threshold
     ("soft_threshold", lambda v, t: v * (v.abs() > t), "hard thresholding"),
     ("soft_threshold", lambda v, t: (v.abs() - t).clamp_min(0), "you forgot the sign"),
     ("soft_threshold", lambda v, t: (v - t).clamp_min(0), "zeroes every negative entry"),
     ("soft_threshold", lambda v, t: v.clamp(-t, t), "you clipped v"),
     ("soft_threshold", lambda v, t: v - t * torch.sign(v), "small ones too"),
-    # 4.2 ISTA step
+    # 4.4 ISTA step
     ("ista_step", lambda A, y, x, lam, step: _soft(x - step * _grad(A, y, x), lam), "instead of step * lam"),
     ("ista_step", lambda A, y, x, lam, step: _soft(x + step * _grad(A, y, x), step * lam), "+gradient"),
     ("ista_step", lambda A, y, x, lam, step: x - step * _grad(A, y, x), "forgot the soft threshold"),
@@ -287,14 +287,14 @@ MISTAKES += [
      "before the gradient"),
     ("ista_step", lambda A, y, x, lam, step: _soft(x - step * _grad(A, y, x) / A.shape[0], step * lam), "divided the gradient by m"),
     ("ista_step", lambda A, y, x, lam, step: x - step * (_grad(A, y, x) + lam * torch.sign(x)), "subgradient"),
-    # 4.3 OMP selection
+    # 4.2 OMP selection
     ("omp_select", lambda A, r, t: (r @ A).masked_fill(t, -1e9).argmax(1), "signed correlations"),
     ("omp_select", lambda A, r, t: (r @ A).abs().argmax(1), "already taken"),
     ("omp_select", lambda A, r, t: (r @ A).abs().masked_fill(~t, -1).argmax(1), "already taken"),
     ("omp_select", lambda A, r, t: (r @ A).abs().masked_fill(t, -1).argmax(1).float(), "integer indices"),
     ("omp_select", lambda A, r, t: (r @ A).abs().masked_fill(t, -1).argmax(0), "one index per problem"),
     ("omp_select", lambda A, r, t: (r @ A).abs().masked_fill(t, 1e9).argmin(1), "differ from the expected"),
-    # 4.4 recovery success
+    # 4.1 recovery success
     ("recovery_success", lambda xh, x, tol: (xh - x).norm(dim=1) < tol, "absolute error"),
     ("recovery_success", lambda xh, x, tol: (xh - x).norm(dim=1) / x.norm(dim=1) < 1e-4, "ignores tol"),
     ("recovery_success", lambda xh, x, tol: (xh - x).norm(dim=1) / xh.norm(dim=1) < tol, "not by ||x_hat||"),
