@@ -935,6 +935,21 @@ case("stale", lambda: (_ex.stale, {"root": _ROOT}), run=False)
 case("setup_notebook", lambda: (_nbk.setup_notebook, dict(seed=0, device="cpu")), run=False)
 from superpos_lib.checks import check_or_reference as _check_or_reference  # noqa: E402
 from superpos_lib.checks import reference_implementation as _reference_implementation  # noqa: E402
+from superpos_lib.checks import labels as _labels  # noqa: E402
+
+case("overlap_sign_label", lambda: (_labels.overlap_sign_label, dict(mu_plus=torch.rand(3), mu_minus=torch.rand(3))),
+     extra=[("shape", "mu_plus", _with(mu_plus=torch.rand(3, 1))), ("mismatch", "mu_minus", _with(mu_minus=torch.rand(4)))])
+case("least_absorption_label", lambda: (_labels.least_absorption_label,
+                                        {"absorption_rates": {16: torch.rand(3), 64: torch.rand(3)}}),
+     extra=[("range", "absorption_rates", _with(absorption_rates={})),
+            ("nan", "absorption_rates", _with(absorption_rates={16: torch.tensor([float("nan")])}))])
+case("amortisation_gap_label", lambda: (_labels.amortisation_gap_label, dict(fvu_encoder=0.2, fvu_solver=0.1)),
+     extra=[("range", "fvu_encoder", _with(fvu_encoder=0.0)), ("range", "fvu_solver", _with(fvu_solver=-0.1)),
+            ("range", "tolerance", _with(tolerance=1.5))])
+case("ablation_effect_label", lambda: (_labels.ablation_effect_label, dict(effects=torch.rand(3), controls=torch.rand(3, 5))),
+     extra=[("shape", "effects", _with(effects=torch.rand(3, 1))), ("mismatch", "controls", _with(controls=torch.rand(4, 5))),
+            ("range", "controls", _with(controls=torch.rand(3, 1))), ("range", "controls", _with(controls=[]))])
+
 from superpos_lib.exercises import grader as _grader  # noqa: E402
 
 from superpos_lib.checks import three_feature_phase_label as _three_feature_phase_label  # noqa: E402
