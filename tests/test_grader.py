@@ -55,6 +55,27 @@ def _with_cell(source):
     return nb
 
 
+RIP_SOLVED = {}  # the exercise solved in the chapter 5 submission below, filled when it is built
+
+
+def _rip_with_first_function_solved():
+    """Chapter 5's student notebook with its first function exercise solved: the stub cell gets the
+    chapter's own solution (matched by the function's name), everything else stays a stub."""
+    import ast
+
+    chapter = nbformat.read(ROOT / "chapters" / "05_rip.ipynb", as_version=4)
+    student = nbformat.read(ROOT / "exercises" / "05_rip.ipynb", as_version=4)
+    solution = next(c for c in chapter.cells if "solution" in c.metadata.get("tags", []) and "def " in c.source)
+    name = next(n.name for n in ast.parse(solution.source).body if isinstance(n, ast.FunctionDef))
+    stub = next(c for c in student.cells if c.cell_type == "code" and f"def {name}(" in c.source
+                and "NotImplementedError" in c.source)
+    stub.source = solution.source
+    check_cell = next(c for c in chapter.cells if c.cell_type == "code" and "check(" in c.source
+                      and f", {name})" in c.source)
+    RIP_SOLVED["exercise"] = check_cell.source.split('check("')[1].split('"')[0]
+    return student
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     base = tmp_path_factory.mktemp("class")
@@ -69,10 +90,15 @@ def graded(tmp_path_factory):
         "not_json": base / "gus" / "99_demo.ipynb",
         "missing": base / "hal" / "99_demo.ipynb",
     }
+    paths["rip_reference"] = base / "ref5" / "05_rip.ipynb"
+    paths["rip_student"] = base / "stu5" / "05_rip.ipynb"
     for key, source in (("reference", ROOT / "chapters" / "00_getting_started.ipynb"),
-                        ("student", ROOT / "exercises" / "00_getting_started.ipynb")):
+                        ("student", ROOT / "exercises" / "00_getting_started.ipynb"),
+                        ("rip_reference", ROOT / "chapters" / "05_rip.ipynb"),
+                        ("rip_student", ROOT / "exercises" / "05_rip.ipynb")):
         paths[key].parent.mkdir(parents=True)
         shutil.copy(source, paths[key])
+    paths["rip_one_solved"] = _write(base / "ivy", "05_rip.ipynb", _rip_with_first_function_solved())
     library = nbformat.read(paths["library"], as_version=4)  # passes the library's own function
     library.cells.append(nbformat.v4.new_code_cell("from superpos_lib.rip import welch_bound\n"
                                                    'check("welch_bound", welch_bound)'))
@@ -106,6 +132,21 @@ def test_generated_student_notebook_fails_everything_without_crashing(graded):
     assert result.verdicts and not any(v.passed for v in result.verdicts)
     assert all("not implemented yet" in v.message or "not answered yet" in v.message for v in result.verdicts)
     assert any("not answered yet" in v.message for v in result.verdicts)  # chapter 0's predictions count too
+
+
+def test_a_second_chapter_reference_passes_and_student_notebook_fails_everything(graded):
+    ref, stu = graded[0]["rip_reference"], graded[0]["rip_student"]
+    assert ref.status == "ok" and stu.status == "ok", (ref.reason, stu.reason)
+    assert len(ref.verdicts) >= 4 and all(v.passed for v in ref.verdicts), ref.verdicts
+    assert {v.exercise for v in stu.verdicts} == {v.exercise for v in ref.verdicts}
+    assert not any(v.passed for v in stu.verdicts)
+
+
+def test_exactly_the_solved_exercise_passes_in_a_real_chapter(graded):
+    result = graded[0]["rip_one_solved"]
+    assert result.status == "ok", result.reason
+    passed = {e for e, v in _verdicts(result).items() if v.passed}
+    assert passed == {RIP_SOLVED["exercise"]}, _verdicts(result)
 
 
 def test_exactly_the_solved_exercise_passes(graded):
