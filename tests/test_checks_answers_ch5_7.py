@@ -1,4 +1,4 @@
-"""The predict and interpret exercises of chapters 5, 6b and 7: the chapter's answer passes, typical wrong
+"""The predict and interpret exercises of chapters 4, 5, 6b and 7: the chapter's answer passes, typical wrong
 answers fail with the gap and the reason explained, and an unanswered cell says so."""
 
 import math
@@ -11,6 +11,7 @@ from tests.test_checks_answers_ch0_3 import test_choice_answers as _choice, test
 
 # (exercise, the truth the chapter computes, right answers, wrong answers with a phrase of their message)
 NUMBERS = [
+    ("omp_gaussian_success", 0.57, [0.55, 0.45, 0.7], [(0.02, "too low"), (1.0, "too high")]),
     ("pentagon_coherence", 0.816, [0.81, math.cos(math.pi / 5)],
      [(math.cos(2 * math.pi / 5), "next-but-one pair"), (1.0, "too high"), (0.5, "too low")]),
     ("matched_latents", 128, [128, 120, 135], [(512, "one matched latent per"), (60, "too low")]),

@@ -271,13 +271,13 @@ def _coh(A, *, normalise=True, use_abs=True, diag=False, rows=False):
 
 
 MISTAKES += [
-    # 4.3 soft threshold
+    # 4.4 soft threshold
     ("soft_threshold", lambda v, t: v * (v.abs() > t), "hard thresholding"),
     ("soft_threshold", lambda v, t: (v.abs() - t).clamp_min(0), "you forgot the sign"),
     ("soft_threshold", lambda v, t: (v - t).clamp_min(0), "zeroes every negative entry"),
     ("soft_threshold", lambda v, t: v.clamp(-t, t), "you clipped v"),
     ("soft_threshold", lambda v, t: v - t * torch.sign(v), "small ones too"),
-    # 4.4 ISTA step
+    # 4.5 ISTA step
     ("ista_step", lambda A, y, x, lam, step: _soft(x - step * _grad(A, y, x), lam), "instead of step * lam"),
     ("ista_step", lambda A, y, x, lam, step: _soft(x + step * _grad(A, y, x), step * lam), "+gradient"),
     ("ista_step", lambda A, y, x, lam, step: x - step * _grad(A, y, x), "forgot the soft threshold"),

@@ -4,6 +4,7 @@ choice and the success criterion of the phase-transition experiments."""
 import torch
 
 from ..sensing import recovery_success, relative_error, soft_threshold
+from ._answers import register_answer
 from ._core import Mismatch, _as_tensor, call_student, compare, register
 
 __all__ = ["ista_step_reference"]  # the others are reached via reference_implementation()
@@ -183,3 +184,13 @@ def check_recovery_success(fn):
     if not torch.equal(_as_tensor(call_student(fn, x_hat * 100, x * 100, tol), "your output"),
                        recovery_success(x_hat, x, tol)):
         raise Mismatch("scaling both signals by 100 changed your answer: the criterion must be relative.")
+
+
+# ---------------------------------------------------------------- predict
+
+register_answer(
+    "omp_gaussian_success", tolerance=0.15,
+    explanation="With Gaussian magnitudes the non-zeros differ in size, and OMP's greedy choice finds the large ones "
+                "first; each correct pick takes its column out of the residual, which makes the smaller ones easier to "
+                "find. With +-1 amplitudes no entry stands out, and one wrong early pick cannot be undone. Read the "
+                "third panel of the phase diagram at delta = 0.5, rho = 0.34.")
