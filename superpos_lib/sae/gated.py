@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 
 from ._context import StepContext
+from ._masking import where_positive
 from ._workspace import _Workspace
 
 # Nothing here is public: SparseAutoencoder(activation=...) and train_sae check their arguments and
@@ -68,8 +69,7 @@ def fast_grads(sae, x, ctx: StepContext, ws: _Workspace, want_stats: bool):
     P = torch.bmm(xc, W_enc)                                   # GEMM 1, shared by both paths (I, B, m)
     pi_gate = P + sae.b_enc.detach().unsqueeze(1)
     gate_act = torch.relu(pi_gate)
-    # masks by threshold_backward (grad * (input > 0)): one pass, no boolean tensors to convert
-    z = _where_positive(torch.addcmul(sae.b_mag.detach().unsqueeze(1), P, scale).relu_(), pi_gate)  # H(pi_gate) ReLU(pi_mag)
+    z = where_positive(torch.addcmul(sae.b_mag.detach().unsqueeze(1), P, scale).relu_(), pi_gate)  # H(pi_gate) ReLU(pi_mag)
     err = torch.bmm(z, W_dec).add_(b_dec.unsqueeze(1)).sub_(x)            # GEMM 2: x_hat - x
     err_gate = torch.bmm(gate_act, W_dec).add_(b_dec.unsqueeze(1)).sub_(x)  # GEMM 3: x_gate - x (frozen decoder)
     stats = None
@@ -80,10 +80,10 @@ def fast_grads(sae, x, ctx: StepContext, ws: _Workspace, want_stats: bool):
                  "aux": err_gate.pow(2).sum(-1).mean(-1)}
     grad_W_dec = torch.baddbmm(W_dec, z.transpose(1, 2), err, beta=0.0, alpha=2.0 / B)  # GEMM 4
     # d loss / d pi_mag: through z, nonzero exactly where z > 0
-    g_mag = _where_positive(torch.baddbmm(z, err, W_dec.transpose(1, 2), beta=0.0, alpha=2.0 / B), z)  # GEMM 5
+    g_mag = where_positive(torch.baddbmm(z, err, W_dec.transpose(1, 2), beta=0.0, alpha=2.0 / B), z)  # GEMM 5
     # d loss / d pi_gate: the auxiliary reconstruction and the penalty, through ReLU(pi_gate)
-    g_gate = torch.baddbmm((ctx.lam / B).view(I, 1, 1).to(P.dtype), err_gate, W_dec.transpose(1, 2), alpha=2.0 / B)
-    g_gate = _where_positive(g_gate, pi_gate)                 # GEMM 6
+    g_gate = torch.baddbmm((ctx.lam / B).view(I, 1, 1).to(P.dtype), err_gate, W_dec.transpose(1, 2), alpha=2.0 / B)  # GEMM 6
+    g_gate = where_positive(g_gate, pi_gate)
     grad_b_mag = g_mag.sum(1)
     grad_r = (g_mag * P).sum(1).mul_(scale.squeeze(1))
     grad_b_enc = g_gate.sum(1)
@@ -93,8 +93,3 @@ def fast_grads(sae, x, ctx: StepContext, ws: _Workspace, want_stats: bool):
                                alpha=-1.0, beta=2.0 / B).squeeze(1)
     fired = z.sum(1) > 0                                       # z >= 0, so a positive sum means it fired
     return [grad_W_enc, grad_b_enc, grad_W_dec, grad_b_dec, grad_r, grad_b_mag], fired, stats
-
-
-def _where_positive(grad: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """``grad * (ref > 0)``, in place."""
-    return torch.ops.aten.threshold_backward.grad_input(grad, ref, 0.0, grad_input=grad)

@@ -21,6 +21,7 @@ import torch
 
 from .. import _validate as V
 from ._context import StepContext
+from ._masking import where_positive
 from ._workspace import _Workspace
 
 __all__ = ["jumprelu", "heaviside_step"]
@@ -131,8 +132,7 @@ def _jumprelu_grads(sae, x: torch.Tensor, lam: torch.Tensor, bandwidth: float, w
     pre = torch.bmm(xa, ws.A_enc)                              # GEMM 1: pre-activations (I, B, m)
     th = theta.unsqueeze(1)
     diff = pre - th
-    # masks by threshold_backward (x * (ref > 0)), one pass each and no boolean tensors to convert
-    z = torch.ops.aten.threshold_backward.grad_input(pre, diff, 0.0, grad_input=ws.z)  # pre * H(pre - theta)
+    z = where_positive(pre, diff, out=ws.z)                    # pre * H(pre - theta)
     out = torch.bmm(z, A_dec)                                  # GEMM 2: [x_hat - b_dec, 0]
     err = out[..., :d].sub_(xc)                                # x_hat - x
     stats = None
@@ -147,9 +147,9 @@ def _jumprelu_grads(sae, x: torch.Tensor, lam: torch.Tensor, bandwidth: float, w
     # K((pre - theta) / eps) = 1 exactly where eps/2 - |pre - theta| > 0
     inside = diff.abs().neg_().add_(bandwidth / 2)
     at_window = torch.addcmul((lam / B).view(I, 1, 1).to(g.dtype), g, th)
-    gt = torch.ops.aten.threshold_backward.grad_input(at_window, inside, 0.0, grad_input=at_window).sum(1)
+    gt = where_positive(at_window, inside).sum(1)
     grad_log_theta = gt * theta * (-1.0 / bandwidth)
-    g = torch.ops.aten.threshold_backward.grad_input(g, diff, 0.0, grad_input=g)  # d z / d pre = H(pre - theta)
+    g = where_positive(g, diff)                                # d z / d pre = H(pre - theta)
     G_enc = torch.bmm(xa.transpose(1, 2), g)                   # GEMM 5: [grad W_enc; grad b_enc]
     grad_b_enc = G_enc[:, d]
     grad_b_dec = torch.baddbmm(err.sum(1, keepdim=True), grad_b_enc.unsqueeze(1), W_enc.transpose(1, 2),

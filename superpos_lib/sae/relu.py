@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from ._context import StepContext
+from ._masking import where_positive
 from ._workspace import _Workspace
 
 # Nothing here is public: SparseAutoencoder(activation=...) and train_sae check their arguments and
@@ -72,7 +73,7 @@ def _relu_grads(sae: SparseAutoencoder, x: torch.Tensor, lam: torch.Tensor, ws: 
     # d loss / d [x_hat, l1 column] = (2/B) [x_hat - x, 1]: the factor 2/B rides on the GEMMs' alpha
     G_dec = torch.baddbmm(ws.G_dec, z.transpose(1, 2), out, beta=0.0, alpha=2.0 / B)  # GEMM 3: [grad W_dec, (2/B) sum_b z]
     g = torch.baddbmm(ws.g, out, A_dec.transpose(1, 2), beta=0.0, alpha=2.0 / B, out=ws.g)  # GEMM 4: d loss / d z
-    g = torch.ops.aten.threshold_backward.grad_input(g, z, 0.0, grad_input=g)        # through the ReLU, in place
+    g = where_positive(g, z)                                    # through the ReLU, in place
     G_enc = torch.bmm(xa.transpose(1, 2), g)                   # GEMM 5: [grad W_enc; grad b_enc]
     grad_b_enc = G_enc[:, d]
     grad_b_dec = torch.baddbmm(err.sum(1, keepdim=True), grad_b_enc.unsqueeze(1), W_enc.transpose(1, 2),
