@@ -253,6 +253,56 @@ def test_resample_dead_latents():
         resample_dead_latents(sae, x[:, :5], dead)
 
 
+def test_resample_with_decoder_rows_function():
+    """A decoder-row rule passed in (chapter 6b's exercise) gives the library's own resampling when it
+    is the reference, and its rows (for dead latents only) when it is another rule."""
+    from superpos_lib.checks.sae import resample_decoder_rows_reference
+
+    x = torch.randn(40, 6, generator=torch.Generator().manual_seed(1))
+    dead = torch.zeros(2, 12, dtype=torch.bool)
+    dead[0, :3] = True
+    dead[1, 5] = True
+    plain, hooked = SparseAutoencoder(6, 12, n_instances=2, seed=0), SparseAutoencoder(6, 12, n_instances=2, seed=0)
+    resample_dead_latents(plain, x, dead, generator=torch.Generator().manual_seed(0))
+    resample_dead_latents(hooked, x, dead, generator=torch.Generator().manual_seed(0),
+                          decoder_rows=resample_decoder_rows_reference)
+    for a, b in zip(plain.parameters(), hooked.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    other = SparseAutoencoder(6, 12, n_instances=2, seed=0)
+    W_dec0 = other.W_dec.detach().clone()
+    fixed = torch.nn.functional.normalize(torch.ones(6), dim=0)
+    resample_dead_latents(other, x, dead, generator=torch.Generator().manual_seed(0),
+                          decoder_rows=lambda W, d, xc, b: torch.where(d[:, None], fixed, -W))
+    assert torch.allclose(other.W_dec[dead], fixed.expand(4, 6))
+    assert torch.equal(other.W_dec[~dead], W_dec0[~dead])  # live rows are never changed
+    with pytest.raises(ValueError, match="decoder_rows must be a function"):
+        resample_dead_latents(other, x, dead, decoder_rows="reference")
+    with pytest.raises(ValueError, match="returned shape"):
+        resample_dead_latents(other, x, dead, decoder_rows=lambda W, d, xc, b: W[:, :3])
+    with pytest.raises(ValueError, match="NaN"):
+        resample_dead_latents(other, x, dead, decoder_rows=lambda W, d, xc, b: W * float("nan"))
+
+
+def test_train_sae_resample_decoder_equals_builtin():
+    from superpos_lib.checks.sae import resample_decoder_rows_reference
+
+    runs = []
+    for rule in (None, resample_decoder_rows_reference):
+        feats = synthetic_features(40, 8, mean_active=2.0, seed=0)  # the sampler's generator advances: one each
+        sae = SparseAutoencoder(8, 32, n_instances=2, seed=0)
+        with torch.no_grad():
+            sae.b_enc[:, 20:] = -10.0  # dead from the start, so resampling happens
+        h = train_sae(sae, feats, steps=60, batch_size=64, lr=1e-2, resample_dead_every=20, resample_decoder=rule,
+                      progress=False)
+        runs.append((sae, h))
+    assert runs[0][1]["resampled"].min() > 0
+    assert torch.equal(runs[0][1]["resampled"], runs[1][1]["resampled"])
+    for a, b in zip(runs[0][0].parameters(), runs[1][0].parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="resample_decoder"):
+        train_sae(runs[0][0], feats, steps=2, batch_size=8, resample_decoder=3, progress=False)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

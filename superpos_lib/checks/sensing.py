@@ -1,5 +1,5 @@
 """Checkers for chapter 4 (Compressed sensing): soft thresholding, one ISTA step, OMP's greedy
-choice and the success criterion of the phase-transition experiments."""
+choice, non-negative basis pursuit and the success criterion of the phase-transition experiments."""
 
 import torch
 
@@ -184,6 +184,82 @@ def check_recovery_success(fn):
     if not torch.equal(_as_tensor(call_student(fn, x_hat * 100, x * 100, tol), "your output"),
                        recovery_success(x_hat, x, tol)):
         raise Mismatch("scaling both signals by 100 changed your answer: the criterion must be relative.")
+
+
+def nonneg_basis_pursuit_reference(A, y):
+    """Non-negative basis pursuit, ``min 1^T x`` subject to ``A x = y``, ``x >= 0``, one linear program
+    per row: ``A (m, n)``, ``y (batch, m)`` -> ``x (batch, n)`` (float64)."""
+    import numpy as np
+    from scipy.optimize import linprog
+
+    A_np = np.asarray(A, dtype=np.float64)
+    rows = [linprog(np.ones(A_np.shape[1]), A_eq=A_np, b_eq=y_i, bounds=(0, None), method="highs").x
+            for y_i in np.asarray(y, dtype=np.float64)]
+    return torch.tensor(np.stack(rows))
+
+
+def _nnbp_case():
+    """A 10 x 24 problem with 4 non-negative signals (k = 2, 5, 5, 6) that non-negative basis pursuit
+    recovers exactly. Signed basis pursuit recovers only the first: on the others its minimiser has
+    negative entries, so a solver that drops the sign constraint is caught."""
+    A = torch.randn(10, 24, generator=_gen(7), dtype=torch.float64) / 10 ** 0.5
+    x = torch.zeros(4, 24, dtype=torch.float64)
+    for row, (seed, k) in enumerate([(100, 2), (103, 5), (105, 5), (111, 6)]):
+        g = _gen(seed)
+        support = torch.randperm(24, generator=g)[:k]
+        x[row, support] = 0.2 + 0.8 * torch.rand(k, generator=g, dtype=torch.float64)
+    return A, x @ A.T, x
+
+
+@register("nonneg_basis_pursuit", reference=nonneg_basis_pursuit_reference)
+def check_nonneg_basis_pursuit(fn):
+    """``fn(A, y)`` returns, per row of ``y``, a minimiser of ``sum(x)`` subject to ``A x = y`` and
+    ``x >= 0``: ``A (m, n)``, ``y (batch, m)`` -> ``(batch, n)``. Any optimal ``x`` passes (the test
+    problems have one)."""
+    A, y, x_true = _nnbp_case()
+    got = call_student(fn, A.clone(), y.clone())
+    if hasattr(got, "status") and hasattr(got, "x"):
+        raise Mismatch("you returned linprog's result object; return the solutions (its .x, one per row of y, "
+                       "stacked into a tensor).")
+    got = _as_tensor(got, "your x")
+    if got.shape != x_true.shape:
+        raise Mismatch(f"your x has shape {tuple(got.shape)}, expected {tuple(x_true.shape)}: one solution "
+                       f"(n = {A.shape[1]} entries) per row of y." + _nnbp_shape_hint(got, x_true))
+    got = got.detach().to(torch.float64).cpu()
+    if not bool(torch.isfinite(got).all()):
+        raise Mismatch("your x has NaN or infinite entries: did linprog fail (check res.status) and you "
+                       "returned res.x anyway?")
+    if bool((got.abs() < 1e-9).all()):
+        raise Mismatch("you returned x = 0, which does not explain y: the constraint is the equality A x = y, "
+                       "passed as A_eq=A, b_eq=y (with A_ub, b_ub the program only asks A x <= y, and x = 0 wins).")
+    residual = (got @ A.T - y).norm(dim=1) / y.norm(dim=1)
+    if bool((residual > 1e-6).any()):
+        row = int(residual.argmax())
+        raise Mismatch(f"your x does not satisfy A x = y (relative residual {residual[row]:.2g} in row {row}): "
+                       "solve one linear program per row, with A_eq=A and b_eq=that row of y.")
+    least_squares = y @ torch.linalg.pinv(A).T
+    if torch.allclose(got, least_squares, atol=1e-6):
+        raise Mismatch("that is the minimum l2-norm (least-squares) solution; basis pursuit minimises the "
+                       "l1 norm, here sum(x) with x >= 0: a linear program (scipy.optimize.linprog).")
+    if float(got.min()) < -1e-7:
+        raise Mismatch(f"your x has negative entries (smallest {float(got.min()):.3g}): that is signed basis "
+                       "pursuit. Non-negative basis pursuit keeps x >= 0: bounds=(0, None) on every entry, "
+                       "and no split into u - v.")
+    optimum = x_true.sum(1)  # the test signals are the unique minimisers
+    if bool((got.sum(1) > optimum + 1e-6 * (1 + optimum)).any()):
+        raise Mismatch("your x is feasible and non-negative, but sum(x) is not the smallest possible: "
+                       "minimise the objective c = ones(n) (linprog minimises c @ x; do not negate it).")
+    if not torch.allclose(got, x_true, atol=1e-6):
+        raise Mismatch(f"your x differs from the minimiser by up to {float((got - x_true).abs().max()):.3g}; "
+                       "solve to full accuracy (method='highs').")
+
+
+def _nnbp_shape_hint(got, expected):
+    if got.ndim == 2 and got.shape == expected.shape[::-1]:
+        return " Yours looks transposed."
+    if got.ndim == 1 and got.shape[0] == expected.shape[1]:
+        return " You solved only one problem: loop over the rows of y and stack the solutions."
+    return ""
 
 
 # ---------------------------------------------------------------- predict

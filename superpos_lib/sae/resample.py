@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from .. import _validate as V
@@ -13,7 +15,8 @@ __all__ = ["resample_dead_latents"]
 @torch.no_grad()
 def resample_dead_latents(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor, *,
                           generator: torch.Generator | None = None, encoder_scale: float = 0.2,
-                          optimizer_state: list[torch.Tensor] | None = None) -> torch.Tensor:
+                          optimizer_state: list[torch.Tensor] | None = None,
+                          decoder_rows: Callable | None = None) -> torch.Tensor:
     """Re-initialise dead latents on inputs the SAE reconstructs badly (Bricken et al. 2023).
 
     ``x``: ``(batch, d_in)``; ``dead``: ``(I, d_sae)`` bool. For every instance, each dead latent
@@ -22,6 +25,11 @@ def resample_dead_latents(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.T
     times ``encoder_scale`` times the mean norm of the live encoder columns, its encoder bias 0.
     ``optimizer_state`` (Adam moments laid out like ``[W_enc, b_enc, W_dec, b_dec]``, repeated) is
     zeroed for those latents. Returns the number of latents resampled per instance ``(I,)``.
+
+    ``decoder_rows``, if given, computes the new decoder instead of the line above, one instance at
+    a time: ``decoder_rows(W_dec (m, d), dead (m,), x_chosen (m, d), b_dec (d,)) -> (m, d)`` (chapter
+    6b's exercise); the encoder columns of the dead latents follow its rows. Its live rows are
+    ignored: only dead latents change.
     """
     if not isinstance(sae, SparseAutoencoder):
         raise ValueError(f"sae must be a SparseAutoencoder, got {type(sae).__name__}")
@@ -38,13 +46,19 @@ def resample_dead_latents(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.T
                                         or not all(isinstance(s, torch.Tensor) for s in optimizer_state)
                                         or len(optimizer_state) % 4):
         raise ValueError("optimizer_state must be a list of tensors laid out like [W_enc, b_enc, W_dec, b_dec], repeated")
+    if decoder_rows is not None and not callable(decoder_rows):
+        raise ValueError(f"decoder_rows must be a function (W_dec, dead, x_chosen, b_dec) -> new W_dec, "
+                         f"got {type(decoder_rows).__name__}")
     x_hat, _ = sae(x)
     weights = (x_hat - x).pow(2).sum(-1).pow(2) + 1e-12       # (I, B): probability ~ squared loss
     # one candidate input per latent (I, m), drawn on the CPU so a CPU generator works everywhere
     pick = torch.multinomial(weights.cpu(), m, replacement=True, generator=generator).to(x.device)
-    xc = x.unsqueeze(0) - sae.b_dec.unsqueeze(1)               # (I, B, d)
-    new_dir = torch.gather(xc, 1, pick.unsqueeze(-1).expand(I, m, d))
-    new_dir = new_dir / new_dir.norm(dim=-1, keepdim=True).clamp_min(1e-12)   # (I, m, d)
+    if decoder_rows is None:
+        xc = x.unsqueeze(0) - sae.b_dec.unsqueeze(1)               # (I, B, d)
+        new_dir = torch.gather(xc, 1, pick.unsqueeze(-1).expand(I, m, d))
+        new_dir = new_dir / new_dir.norm(dim=-1, keepdim=True).clamp_min(1e-12)   # (I, m, d)
+    else:
+        new_dir = _rows_from(decoder_rows, sae, dead, x[pick])
     enc_norms = sae.W_enc.norm(dim=1)                          # (I, m)
     alive = (~dead).float()
     mean_alive = (enc_norms * alive).sum(-1) / alive.sum(-1).clamp_min(1)
@@ -64,3 +78,17 @@ def resample_dead_latents(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.T
             elif kind == 2:
                 s.masked_fill_(mask, 0.0)
     return dead.sum(-1)
+
+
+def _rows_from(decoder_rows: Callable, sae: SparseAutoencoder, dead: torch.Tensor, x_chosen: torch.Tensor) -> torch.Tensor:
+    """``decoder_rows`` applied to each instance: ``x_chosen (I, m, d)`` -> new decoder ``(I, m, d)``."""
+    rows = []
+    for i in range(sae.n_instances):  # resampling is rare (every N steps) and I is small
+        new = decoder_rows(sae.W_dec[i].clone(), dead[i].clone(), x_chosen[i].clone(), sae.b_dec[i].clone())
+        new = torch.as_tensor(new, dtype=sae.W_dec.dtype, device=sae.W_dec.device)
+        if new.shape != sae.W_dec.shape[1:]:
+            raise ValueError(f"decoder_rows returned shape {tuple(new.shape)}, expected {tuple(sae.W_dec.shape[1:])}")
+        if not bool(torch.isfinite(new[dead[i]]).all()):
+            raise ValueError("decoder_rows returned NaN or infinite rows for dead latents")
+        rows.append(new)
+    return torch.stack(rows)

@@ -97,6 +97,7 @@ class _Run:
     lam_full: torch.Tensor
     sparsity_warmup_steps: int
     resample_dead_every: int | None
+    resample_decoder: Callable | None
     dead_window: int
     aux_coeff: float
     k_aux: int
@@ -241,7 +242,8 @@ def _maybe_resample(run: _Run, step: int) -> None:
     if bool(dead_now.any()):
         sae = run.sae
         x = run.get_batch(run.batch_size, run.gen).to(sae.W_enc.device, sae.W_enc.dtype)
-        run.resampled += resample_dead_latents(sae, x, dead_now, generator=run.gen, optimizer_state=_adam_moments(run))
+        run.resampled += resample_dead_latents(sae, x, dead_now, generator=run.gen, optimizer_state=_adam_moments(run),
+                                              decoder_rows=run.resample_decoder)
         run.last_fired = torch.where(dead_now, step + 1, run.last_fired)
 
 
@@ -260,6 +262,7 @@ def train_sae(
     l1_warmup_steps: int = 0,
     bandwidth: float = 0.05,
     resample_dead_every: int | None = None,
+    resample_decoder: Callable | None = None,
     dead_window: int = 100,
     aux_coeff: float = 1 / 32,
     k_aux: int | None = None,
@@ -279,7 +282,8 @@ def train_sae(
 
     - ``"relu"``: ``||x - x_hat||^2 + l1 * sum_i z_i ||W_dec[i]||`` (``l1_coeff``, default 0.1).
       ``resample_dead_every=N`` re-initialises, every N steps, latents that did not fire in the last
-      N steps (:func:`resample_dead_latents`).
+      N steps (:func:`resample_dead_latents`; ``resample_decoder`` replaces its decoder-row rule, as
+      its ``decoder_rows``).
     - ``"gated"``: the gated SAE loss with its auxiliary term (:mod:`superpos_lib.sae.gated`;
       ``l1_coeff``, default 0.1).
     - ``"jumprelu"``: ``||x - x_hat||^2 + l0 * ||z||_0`` with straight-through estimators of
@@ -310,6 +314,9 @@ def train_sae(
     V.positive_float("bandwidth", bandwidth)
     if resample_dead_every is not None:
         V.positive_int("resample_dead_every", resample_dead_every)
+    if resample_decoder is not None and not callable(resample_decoder):
+        raise ValueError(f"resample_decoder must be a function (W_dec, dead, x_chosen, b_dec) -> new W_dec, "
+                         f"got {type(resample_decoder).__name__}")
     V.positive_int("dead_window", dead_window)
     V.non_negative_float("aux_coeff", aux_coeff)
     if k_aux is None:
@@ -343,7 +350,7 @@ def train_sae(
     first = _check_batch(get_batch(batch_size, gen), batch_size, d)
 
     run = _Run(sae=sae, steps=steps, batch_size=batch_size, lam_full=lam_full, sparsity_warmup_steps=l1_warmup_steps,
-               resample_dead_every=resample_dead_every, dead_window=dead_window, aux_coeff=aux_coeff, k_aux=k_aux,
+               resample_dead_every=resample_dead_every, resample_decoder=resample_decoder, dead_window=dead_window, aux_coeff=aux_coeff, k_aux=k_aux,
                bandwidth=bandwidth, log_every=log_every, fast=method == "fast" and act in _HAS_FAST,
                get_batch=get_batch, gen=gen, lr=lr)
     _init_decoder_bias(run, data, first)
