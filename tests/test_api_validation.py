@@ -950,6 +950,13 @@ case("ablation_effect_label", lambda: (_labels.ablation_effect_label, dict(effec
      extra=[("shape", "effects", _with(effects=torch.rand(3, 1))), ("mismatch", "controls", _with(controls=torch.rand(4, 5))),
             ("range", "controls", _with(controls=torch.rand(3, 1))), ("range", "controls", _with(controls=[]))])
 
+_FRONTIER = [(8.0, 0.79), (16.0, 0.85), (32.0, 0.88)]
+case("frontier_gap_label", lambda: (_labels.frontier_gap_label, dict(reference=_FRONTIER, other=[(5.0, 0.3), (35.0, 0.6)],
+                                                                      l0=20.0)),
+     extra=[("range", "l0", _with(l0=40.0)), ("shape", "other", _with(other=[(5.0, 0.3)])),
+            ("range", "reference", _with(reference=[(0.0, 0.3), (8.0, 0.5)])), ("range", "tolerance", _with(tolerance=-0.1)),
+            ("nan", "other", _with(other=[(5.0, float("nan")), (35.0, 0.6)]))])
+
 from superpos_lib.exercises import grader as _grader  # noqa: E402
 
 from superpos_lib.checks import three_feature_phase_label as _three_feature_phase_label  # noqa: E402

@@ -114,6 +114,7 @@ def test_twenty_features_in_five_dimensions():
     assert torch.allclose(top.T @ top, torch.eye(5), atol=0.06)  # dense: the 5 most important, orthogonal
     plateau = [k for k in range(10) if counts[k] == 10]
     assert len(plateau) >= 2  # five antipodal pairs over several probabilities
+    assert abs(counts[3].item() - 10) <= 1.5  # Exercise 1.5's key (2 x 5 antipodal) at p = 0.215
     for k in plateau:
         on = feature_norms(W[k]) > 0.5
         D = feature_dimensionality(W[k])[on]

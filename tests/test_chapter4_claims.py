@@ -201,7 +201,7 @@ def test_omp_built_from_the_exercise_selection_rule_is_the_librarys_omp():
 
 
 def test_plain_ista_from_the_read_out_is_far_slower_than_nonnegative_fista(toy):
-    """Exercise 4.4's run: 2000 signed ISTA steps (the reference step) from the read-out stay far from the
+    """Exercise 4.6's run: 2000 signed ISTA steps (the reference step) from the read-out stay far from the
     solution that non-negative FISTA reaches with the same step."""
     from superpos_lib.checks import reference_implementation
 
@@ -221,3 +221,19 @@ def test_plain_ista_from_the_read_out_is_far_slower_than_nonnegative_fista(toy):
     one = (f[sub] != 0).sum(1) == 1
     err_ista, err_fista = relative_error(x_ista, f[sub]), relative_error(x, f[sub])
     assert err_fista[one].median() < 1e-3 < 0.1 < err_ista[one].median() < relative_error(start, f[sub])[one].median()
+
+
+def test_nonnegative_basis_pursuit_by_linear_programs_agrees_with_the_library(toy):
+    """Exercise 4.4's run: one linear program per input (the reference) on the first 300 inputs gives the
+    same verdict as the library's batched non-negative basis pursuit, and the same solution where exact."""
+    from superpos_lib.checks import reference_implementation
+
+    nonneg_basis_pursuit = reference_implementation("nonneg_basis_pursuit")
+    W, b, f, h = toy
+    first = torch.arange(300)
+    mine = nonneg_basis_pursuit(W, h[first])
+    lib = recover(W, h[first], method="l1", nonnegative=True)
+    ok_mine, ok_lib = relative_error(mine, f[first]) < 1e-4, relative_error(lib, f[first]) < 1e-4
+    assert (ok_mine == ok_lib).double().mean() >= 0.99
+    assert (mine - lib)[ok_mine & ok_lib].abs().max() < 1e-6
+    assert ok_lib.double().mean() > 0.8

@@ -29,6 +29,7 @@ def test_number_answers(exercise, truth, right, wrong):
 NUMBERS_MORE = [
     ("rotation_loss_ratio", 1.0, [1.0, 1.005], [(5.0, "R^T R = I"), (0.0, "too low"), (0.5, "ratio 1")]),
     ("pentagon_vulnerability", 2.5, [2.5, 2.45], [(1.0, "D_j = 2/5"), (0.4, "too low"), (6.25, "too high")]),
+    ("antipodal_count", 10, [10, 9, 11], [(5, "two antipodal"), (4, "too low"), (20, "too high")]),
 ]
 
 

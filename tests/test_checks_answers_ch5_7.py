@@ -1,4 +1,4 @@
-"""The predict and interpret exercises of chapters 4, 5, 6b and 7: the chapter's answer passes, typical wrong
+"""The predict and interpret exercises of chapters 4, 5, 6b, 7 and 8: the chapter's answer passes, typical wrong
 answers fail with the gap and the reason explained, and an unanswered cell says so."""
 
 import math
@@ -29,6 +29,7 @@ CHOICES = [
     ("least_absorption", "16", ["16"], ["64", "128"], "no room for a latent per child"),
     ("amortisation_gap", "more", ["more", "More"], ["about the same", "less"], "amortisation gap"),
     ("ablation_effect", "within the controls", ["within the controls"], ["beyond the controls"], "|z| > 2"),
+    ("relu_frontier", "less", ["less", "Less "], ["more", "about the same"], "shrinking"),
 ]
 
 

@@ -270,6 +270,56 @@ def _coh(A, *, normalise=True, use_abs=True, diag=False, rows=False):
     return G.max()
 
 
+def _lp_rows(A, y, *, c=1.0, split=False, ub=False, bounds=(0, None), first=False, result=False):
+    """Non-negative basis pursuit by linprog, with one of the typical slips switched on."""
+    from scipy.optimize import linprog
+
+    A, rows = np.asarray(A), []
+    for y_i in np.asarray(y):
+        n = A.shape[1]
+        if split:  # x = u - v: signed basis pursuit
+            r = linprog(np.ones(2 * n), A_eq=np.hstack([A, -A]), b_eq=y_i, bounds=(0, None))
+            rows.append(r.x[:n] - r.x[n:])
+            continue
+        kw = dict(A_ub=A, b_ub=y_i) if ub else dict(A_eq=A, b_eq=y_i)
+        r = linprog(c * np.ones(n), bounds=bounds, **kw)
+        if result:
+            return r
+        rows.append(r.x if r.x is not None else np.full(n, np.nan))
+        if first:
+            return torch.tensor(rows[0])
+    return torch.tensor(np.stack(rows))
+
+
+MISTAKES += [
+    # 4.x non-negative basis pursuit
+    ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y, split=True), "that is signed basis pursuit"),
+    ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y, ub=True), "does not satisfy A x = y"),
+    ("nonneg_basis_pursuit", lambda A, y: torch.zeros(y.shape[0], A.shape[1]), "you returned x = 0"),
+    ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y, c=-1.0), "not the smallest possible"),
+    ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y, bounds=(None, None)), "NaN or infinite"),
+    ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y, first=True), "You solved only one problem"),
+    ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y).T, "looks transposed"),
+    ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y, result=True), "result object"),
+    ("nonneg_basis_pursuit", lambda A, y: y @ torch.linalg.pinv(A).T, "least-squares"),
+]
+
+
+MISTAKES += [
+    # 8.3 CE loss recovered
+    ("ce_loss_recovered", lambda c, s, a: (s - c) / (a - c), "fraction of the loss lost"),
+    ("ce_loss_recovered", lambda c, s, a: (a - s) / a, "not ablated alone"),
+    ("ce_loss_recovered", lambda c, s, a: (a - c) / (a - s), "inverted the ratio"),
+    ("ce_loss_recovered", lambda c, s, a: c / s, "ratio of losses"),
+    ("ce_loss_recovered", lambda c, s, a: s / c, "ratio of losses"),
+    ("ce_loss_recovered", lambda c, s, a: 100 * (a - s) / (a - c), "not a percentage"),
+    ("ce_loss_recovered", lambda c, s, a: min(max((a - s) / (a - c), 0.0), 1.0), "clipped"),
+    ("ce_loss_recovered", lambda c, s, a: abs((a - s) / (a - c)), "absolute value"),
+    ("ce_loss_recovered", lambda c, s, a: (a - s, a - c), "return one number"),
+    ("ce_loss_recovered", lambda c, s, a: (a - s) / (a - c + 1), "expected"),
+]
+
+
 MISTAKES += [
     # 4.4 soft threshold
     ("soft_threshold", lambda v, t: v * (v.abs() > t), "hard thresholding"),
@@ -632,6 +682,13 @@ VARIANTS = [
     ("omp_select", lambda A, r, t: ((r @ A) ** 2).masked_fill(t, -1).argmax(1)),
     ("omp_select", _np(lambda A, r, t: np.argmax(np.where(t, -np.inf, np.abs(r @ A)), axis=1))),
     ("omp_select", lambda A, r, t: (r @ A).abs().masked_fill(t, -1).argmax(1).int()),
+    ("ce_loss_recovered", lambda c, s, a: (s - a) / (c - a)),
+    ("ce_loss_recovered", lambda c, s, a: torch.tensor((a - s) / (a - c), dtype=torch.float64)),
+    ("ce_loss_recovered", lambda c, s, a: np.float32((a - s) / (a - c))),
+    ("ce_loss_recovered", lambda c, s, a: 1 - (s - c) / (a - c)),
+    ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y)),
+    ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y).numpy()),
+    ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A.float(), y.float()).float()),
     ("recovery_success", lambda xh, x, tol: (xh - x).norm(dim=1) < tol * x.norm(dim=1)),
     ("recovery_success", lambda xh, x, tol: (xh - x).norm(dim=1) / (x.norm(dim=1) + 1e-12) <= tol),
     ("recovery_success", _np(lambda xh, x, tol: np.linalg.norm(xh - x, axis=1) / np.linalg.norm(x, axis=1) < tol)),

@@ -53,3 +53,23 @@ def test_typical_mistakes_are_named():
         return (torch.linalg.eigvalsh(cols @ cols.transpose(1, 2))[:, -1] - 1).max()
 
     assert "largest eigenvalue" in check("sampled_rip", upper_only).message
+
+
+def test_nonneg_basis_pursuit_case_separates_signed_from_nonnegative():
+    """The checker's problems: non-negative basis pursuit recovers all 4 signals, signed basis pursuit
+    only the first, with negative entries on the others (so dropping the sign constraint is caught)."""
+    import numpy as np
+    from scipy.optimize import linprog
+
+    from superpos_lib.checks.sensing import _nnbp_case, nonneg_basis_pursuit_reference
+
+    A, y, x = _nnbp_case()
+    assert torch.allclose(nonneg_basis_pursuit_reference(A, y), x, atol=1e-9)
+    n = A.shape[1]
+    for row in range(4):
+        r = linprog(np.ones(2 * n), A_eq=np.hstack([A.numpy(), -A.numpy()]), b_eq=y[row].numpy(), bounds=(0, None))
+        signed = torch.tensor(r.x[:n] - r.x[n:])
+        if row == 0:
+            assert torch.allclose(signed, x[0], atol=1e-9)
+        else:
+            assert signed.min() < -0.05

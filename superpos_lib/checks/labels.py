@@ -14,7 +14,8 @@ import torch
 
 from .. import _validate as V
 
-__all__ = ["ablation_effect_label", "amortisation_gap_label", "least_absorption_label", "overlap_sign_label"]
+__all__ = ["ablation_effect_label", "amortisation_gap_label", "frontier_gap_label", "least_absorption_label",
+           "overlap_sign_label"]
 
 
 def _values(name: str, value, ndim: int | None = None) -> torch.Tensor:
@@ -105,3 +106,41 @@ def ablation_effect_label(effects, controls, z: float = 2.0) -> str:
         scores = (own - ctrl.mean(1)) / ctrl.std(1).clamp_min(torch.finfo(torch.float64).tiny)
         beyond |= bool((scores.abs() > z).any())
     return "beyond the controls" if beyond else "within the controls"
+
+
+def _frontier_at(name: str, points, l0: float) -> float:
+    """A frontier's value at ``l0``, linear in log L0 between its two nearest points."""
+    pts = _values(name, points, ndim=2)
+    if pts.shape[0] < 2 or pts.shape[1] != 2:
+        raise ValueError(f"{name} must hold at least two (L0, value) pairs, shape (n >= 2, 2), got {tuple(pts.shape)}")
+    if bool((pts[:, 0] <= 0).any()):
+        raise ValueError(f"{name}: every L0 must be positive, got {pts[:, 0].tolist()}")
+    pts = pts[pts[:, 0].argsort()]
+    lo, hi = pts[0, 0].item(), pts[-1, 0].item()
+    if not lo <= l0 <= hi:
+        raise ValueError(f"l0 = {l0} is outside {name}'s measured range [{lo:g}, {hi:g}]: a frontier is not extrapolated")
+    j = min(int(torch.searchsorted(pts[:, 0].contiguous(), torch.tensor(l0, dtype=torch.float64))), len(pts) - 1)
+    j = max(j, 1)
+    (x0, y0), (x1, y1) = pts[j - 1].tolist(), pts[j].tolist()
+    if x1 == x0:
+        return (y0 + y1) / 2
+    t = (torch.log(torch.tensor(l0)) - torch.log(torch.tensor(x0))) / (torch.log(torch.tensor(x1)) - torch.log(torch.tensor(x0)))
+    return y0 + float(t) * (y1 - y0)
+
+
+def frontier_gap_label(reference, other, l0: float, tolerance: float = 0.02) -> str:
+    """How one architecture's sparsity-fidelity frontier compares with another's at a given L0 (chapter 8).
+
+    ``reference``, ``other``: the measured ``(L0, value)`` points of each frontier (e.g. CE loss recovered),
+    shape ``(n, 2)`` with ``n >= 2``; ``l0`` must lie within both curves' L0 ranges. Each curve is
+    interpolated linearly in log L0. Returns ``"more"`` when ``other``'s value exceeds ``reference``'s by
+    more than ``tolerance``, ``"less"`` when it falls short by more, else ``"about the same"``.
+    """
+    at = V.finite_float("l0", l0, low=0.0)
+    tol = V.finite_float("tolerance", tolerance, low=0.0)
+    gap = _frontier_at("other", other, at) - _frontier_at("reference", reference, at)
+    if gap > tol:
+        return "more"
+    if gap < -tol:
+        return "less"
+    return "about the same"

@@ -1,12 +1,16 @@
-"""Checkers for chapter 7 (superposition in a real transformer): the forward hook and the
-top-activating-examples function. They use tiny pure-torch models, so they run without the
-chapter's extra packages and in a fraction of a second."""
+"""Checkers for chapters 7 and 8 (real models): the forward hooks, top-activating examples, the
+next-token loss, CE loss recovered, a direction's logit effects and a fair control, and chapter 8's
+frontier prediction. They use tiny pure-torch models or plain numbers, so they run without the
+chapters' extra packages and in a fraction of a second."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
+from ._answers import register_answer
 from ._core import Mismatch, call_student, compare, register
 
 __all__: list[str] = []  # checkers register themselves; references are reached via reference_implementation()
@@ -333,6 +337,53 @@ def check_logit_effects(fn):
             })
 
 
+def ce_loss_recovered_reference(clean, spliced, ablated):
+    """CE loss recovered, ``(ablated - spliced) / (ablated - clean)``, from three losses (numbers or 0-d
+    tensors): 1 when splicing costs nothing, 0 when it is as bad as the ablation."""
+    return (ablated - spliced) / (ablated - clean)
+
+
+# (clean, spliced, ablated): an ordinary splice, a near-perfect one, one worse than the ablation (negative)
+# and one better than the clean model (above 1), so clipping or dropping the sign is caught
+_CE_CASES = [(4.6, 5.0, 10.2), (3.0, 3.02, 16.0), (4.0, 9.0, 8.0), (2.5, 2.4, 6.5)]
+
+
+@register("ce_loss_recovered", reference=ce_loss_recovered_reference)
+def check_ce_loss_recovered(fn):
+    """``fn(clean, spliced, ablated)`` returns ``(ablated - spliced) / (ablated - clean)`` as a number."""
+    for clean, spliced, ablated in _CE_CASES:
+        expected = (ablated - spliced) / (ablated - clean)
+        got = call_student(fn, clean, spliced, ablated)
+        try:
+            value = float(got)
+        except (TypeError, ValueError):
+            raise Mismatch(f"return one number (a float or a 0-d tensor), got a {type(got).__name__}.") from None
+        if math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-9):
+            continue
+        wrong = [
+            ("that is the fraction of the loss lost, (spliced - clean) / (ablated - clean), which is 1 minus the "
+             "fraction recovered.", (spliced - clean) / (ablated - clean)),
+            ("the denominator is the whole gap the ablation opens, ablated - clean, not ablated alone.",
+             (ablated - spliced) / ablated),
+            ("you inverted the ratio: the numerator is what the splice recovers, ablated - spliced, the denominator "
+             "the gap ablated - clean.", (ablated - clean) / (ablated - spliced) if ablated != spliced else math.inf),
+            ("that is a ratio of losses; CE loss recovered compares the splice's loss with the two baselines, "
+             "(ablated - spliced) / (ablated - clean).", clean / spliced),
+            ("that is a ratio of losses; CE loss recovered compares the splice's loss with the two baselines, "
+             "(ablated - spliced) / (ablated - clean).", spliced / clean),
+            ("return a fraction, not a percentage.", 100 * expected),
+            ("you clipped the result to [0, 1]. Keep it unclipped: below 0 says the splice is worse than the "
+             "ablation, above 1 that it beats the clean model, and both are worth seeing.", min(max(expected, 0.0), 1.0)),
+            ("you took an absolute value: a splice worse than the ablation recovers a negative fraction.",
+             abs(expected)),
+        ]
+        for message, value_wrong in wrong:
+            if math.isclose(value, value_wrong, rel_tol=1e-6, abs_tol=1e-9):
+                raise Mismatch(message)
+        raise Mismatch(f"with clean {clean}, spliced {spliced} and ablated {ablated} you returned {value:.4g}, "
+                       f"expected {expected:.4g}.")
+
+
 def random_control_reference(direction, generator):
     """A random direction with the same norm as ``direction (d,)``: a Gaussian vector (uniform on the
     sphere once normalised) scaled to ``||direction||``, drawn from ``generator``."""
@@ -375,3 +426,13 @@ def check_random_control(fn):
     if unit.mean(0).norm() > 0.25:
         raise Mismatch("your random directions share a common part (their average is far from zero): draw "
                        "each coordinate from a zero-mean Gaussian (torch.randn), not e.g. torch.rand, which is positive.")
+
+
+# ---------------------------------------------------------------- predict
+
+register_answer(
+    "relu_frontier", choices=["more", "about the same", "less"],
+    explanation="The L1 penalty charges every active latent for its size, so a ReLU SAE buys sparsity by shrinking "
+                "the latents that fire as well as by firing fewer: its reconstructions are too small and partly "
+                "wrong, and the model downstream notices. TopK chooses which latents fire and leaves their sizes "
+                "alone, so at the same L0 it recovers more of the loss.")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from ..metrics.geometry import feature_dimensionality
+from ._answers import register_answer
 from ._core import Mismatch, _as_tensor, call_student, compare, register
 
 __all__: list[str] = []  # checkers register themselves; references are reached via reference_implementation()
@@ -195,3 +196,12 @@ def check_feature_dimensionality(fn):
         ("you left out the i = j term from the denominator; the sum runs over all j, i included.",
          torch.nan_to_num(norms2 / (dots2.sum(-1) / norms2 - norms2), nan=0.0, posinf=0.0)),
     ])
+
+
+# ---------------------------------------------------------------- predict
+
+register_answer(
+    "antipodal_count", tolerance=1.5,
+    explanation="In the intermediate regime the 5-in-2 model stored 4 features in 2 dimensions as two antipodal "
+                "pairs: each pair shares one line, and a pair interferes only when both of its features fire. "
+                "With d = 5 there are 5 lines to share, so 2 x 5 = 10 features, each with dimensionality 1/2.")
