@@ -95,3 +95,30 @@ def test_the_scale_rules():
 def test_every_exercise_follows_the_scale(path):
     problems = scale_problems(path)
     assert not problems, f"{path.name}: exercises off the book's scale:\n" + "\n".join(problems)
+
+
+HINT = re.compile(r"\{dropdown\} Hint \d")
+
+
+def hint_counts(nb) -> dict[str, int]:
+    """Exercise number -> how many collapsed hints come between its statement and its solution cell."""
+    counts, current = {}, None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            title = TITLE.search(cell.source)
+            if title and "*Difficulty*" in cell.source:
+                current = f"{title.group(1)}.{title.group(2)}"
+                counts[current] = 0
+            if current:
+                counts[current] += len(HINT.findall(cell.source))
+        elif "solution" in cell.metadata.get("tags", []):
+            current = None
+    return counts
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_every_exercise_has_one_to_three_hints(path):
+    counts = hint_counts(nbformat.read(path, as_version=4))
+    assert counts, f"{path.name}: no exercises found"
+    off = {number: n for number, n in counts.items() if not 1 <= n <= 3}
+    assert not off, f"{path.name}: exercises need 1 to 3 collapsed hints, these have {off}"

@@ -218,11 +218,35 @@ def test_no_cell_uses_a_stub_before_its_fallback(path):
     assert not problems, "\n".join(problems)
 
 
+CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_every_function_a_student_writes_is_used_by_the_chapter(path):
+    """Students build what the chapter uses: every function in a `solution` cell is called by a later
+    code cell of its chapter (its own check does not count), directly or through a later solution."""
+    nb = nbformat.read(path, as_version=4)
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type != "code" or "solution" not in tags or "answer" in tags:
+            continue
+        for node in ast.parse(cell.source).body:
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            later = [c.source for c in nb.cells[index + 1:] if c.cell_type == "code"
+                     and not c.source.lstrip().startswith("check(")]
+            if not any(node.name in _names_loaded(source) for source in later):
+                problems.append(f"cell {index}: {node.name} is checked but no later cell uses it")
+    assert not problems, "\n".join(problems)
+
+
 def test_a_cell_tagged_expected_output_shows_the_chapters_output_to_students():
     nb = _chapter_with_a_later_use()
     figure = "iVBORw0KGgo="  # any base64 PNG payload
     nb.cells[3].metadata["tags"] = ["expected-output"]
     nb.cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text="0.5\n"),
+                           nbformat.v4.new_output("stream", name="stderr", text="training: 100%|####| 3000/3000\n"),
                            nbformat.v4.new_output("display_data", {"image/png": figure, "text/plain": "<Figure>"})]
     student = exercises.student_notebook(nb, "99_demo.ipynb")
     index = next(i for i, c in enumerate(student.cells) if c.source.startswith("result = "))
@@ -231,4 +255,5 @@ def test_a_cell_tagged_expected_output_shows_the_chapters_output_to_students():
     assert shown.cell_type == "markdown" and shown.source.startswith("**Expected output**")
     assert "```text\n0.5\n```" in shown.source and "![expected figure](attachment:" in shown.source
     assert list(shown.attachments.values()) == [{"image/png": figure}]
+    assert "training" not in shown.source  # progress bars on stderr are not a result
     nbformat.validate(student)

@@ -146,6 +146,8 @@ def expected_output_cell(cell, index: int):
 
     parts, attachments = ["**Expected output** (from the reference solution; yours should look like it):"], {}
     for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            continue  # progress bars and warnings: not a result to compare with
         data = output.get("data", {})
         text = output.get("text", "") if output.get("output_type") == "stream" else data.get("text/plain", "")
         if "image/png" in data:
