@@ -187,7 +187,15 @@ def _auxk(pre, dead, W_dec, e, k, *, only_dead=True, relu=True, denominator="cen
     err = (z @ W_dec - e).pow(2).sum(-1).mean()
     return {"centred": err / (e - e.mean(0)).pow(2).sum(-1).mean(), "none": err,
             "uncentred": err / e.pow(2).sum(-1).mean(),
-            "global mean": err / (e - e.mean()).pow(2).sum(-1).mean()}[denominator]
+            "global mean": err / (e - e.mean()).pow(2).sum(-1).mean(), "unbiased": err / e.var(0).sum()}[denominator]
+
+
+def _auxk_dead_columns(pre, dead, W_dec, e, k, *, clamp_k=False):
+    """AuxK on the dead columns only (pre[:, dead]): right when at least k_aux latents are dead."""
+    pd = pre[:, dead]
+    values, indices = pd.topk(min(k, int(dead.sum())) if clamp_k else k, dim=-1)
+    z = torch.zeros_like(pd).scatter(-1, indices, torch.relu(values))
+    return (z @ W_dec[dead] - e).pow(2).sum(-1).mean() / (e - e.mean(0)).pow(2).sum(-1).mean()
 
 
 MISTAKES += [
@@ -197,6 +205,8 @@ MISTAKES += [
     ("auxk_loss", lambda p, d, W, e, k: _auxk(p, d, W, e, k, denominator="uncentred"), "centre the residual"),
     ("auxk_loss", lambda p, d, W, e, k: _auxk(p, d, W, e, k, denominator="global mean"), "mean residual vector"),
     ("auxk_loss", lambda p, d, W, e, k: (_auxk(p, d, W, e, k), None), "return the loss alone"),
+    ("auxk_loss", lambda p, d, W, e, k: _auxk(p, d, W, e, k, denominator="unbiased"), "divides by B - 1"),
+    ("auxk_loss", _auxk_dead_columns, "fewer latents than k_aux are dead"),
     ("auxk_loss", lambda p, d, W, e, k: _auxk(p, d, W, e, k) / W.shape[1], "differs from the reference"),
 ]
 
@@ -204,6 +214,7 @@ VARIANTS += [
     ("auxk_loss", lambda p, d, W, e, k: _auxk(p * d, torch.ones_like(d), W, e, k)),  # zeroed live latents: same after ReLU
     ("auxk_loss", lambda p, d, W, e, k: float(_auxk(p.double(), d, W.double(), e.double(), k))),
     ("auxk_loss", lambda p, d, W, e, k: _auxk(p, d, W, e, k, fill=-1e9)),
+    ("auxk_loss", lambda p, d, W, e, k: _auxk_dead_columns(p, d, W, e, k, clamp_k=True)),
 ]
 
 

@@ -908,6 +908,11 @@ case("plot_vulnerability", lambda: (_p.plot_vulnerability, dict(feature_probabil
                                                                 curves={"a": torch.tensor([1.0, 2.0])}, ylabel="y")),
      extra=[("shape", "feature_probability", _with(feature_probability=torch.full((2, 2, 2), 0.5))), ("mismatch", "curves", _with(curves={"a": torch.tensor([1.0])})),
             ("range", "feature_probability", _with(feature_probability=torch.tensor([0.0, 0.5])))])
+case("plot_cosine_spectra", lambda: (_p.plot_cosine_spectra, dict(panels={"4 in 3": {"a": torch.linspace(-1, 0, 6),
+                                                                                   "b": torch.zeros(6)}})),
+     extra=[("mismatch", "panels", _with(panels={"4 in 3": {"a": torch.zeros(6), "b": torch.zeros(5)}})),
+            ("range", "panels", _with(panels={"4 in 3": {"a": torch.full((6,), 2.0)}})),
+            ("range", "panels", _with(panels={})), ("type", "panels", _with(panels={"4 in 3": 3}))])
 case("plot_phase_diagrams", lambda: (_p.plot_phase_diagrams, dict(panels={"l1": (torch.rand(2, 3), torch.rand(2, 3) * 0.5 + 0.1)},
                                                                   deltas=[0.2, 0.5, 0.8], signal="signed", reference="l1")),
      extra=[("mismatch", "panels", _with(panels={"l1": (torch.rand(2, 3), torch.rand(2, 2))})),

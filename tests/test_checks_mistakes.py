@@ -298,10 +298,14 @@ MISTAKES += [
     ("nonneg_basis_pursuit", lambda A, y: torch.zeros(y.shape[0], A.shape[1]), "you returned x = 0"),
     ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y, c=-1.0), "not the smallest possible"),
     ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y, bounds=(None, None)), "NaN or infinite"),
+    ("nonneg_basis_pursuit", lambda A, y: np.stack([_lp_rows(A, y[i:i + 1], result=True, bounds=(None, None)).x
+                                                    for i in range(len(y))]), "no solution for some row"),
     ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y, first=True), "You solved only one problem"),
     ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y).T, "looks transposed"),
     ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y, result=True), "result object"),
     ("nonneg_basis_pursuit", lambda A, y: y @ torch.linalg.pinv(A).T, "least-squares"),
+    ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y, bounds=(0, 1)), "NaN or infinite"),
+    ("nonneg_basis_pursuit", lambda A, y: [_lp_rows(A, y[i:i + 1], result=True) for i in range(len(y))], "result object"),
 ]
 
 
@@ -316,6 +320,8 @@ MISTAKES += [
     ("ce_loss_recovered", lambda c, s, a: min(max((a - s) / (a - c), 0.0), 1.0), "clipped"),
     ("ce_loss_recovered", lambda c, s, a: abs((a - s) / (a - c)), "absolute value"),
     ("ce_loss_recovered", lambda c, s, a: (a - s, a - c), "return one number"),
+    ("ce_loss_recovered", lambda c, s, a: str((a - s) / (a - c)), "not a str"),
+    ("ce_loss_recovered", lambda c, s, a: (s - a) / (a - c), "sign is flipped"),
     ("ce_loss_recovered", lambda c, s, a: (a - s) / (a - c + 1), "expected"),
 ]
 
@@ -688,7 +694,7 @@ VARIANTS = [
     ("ce_loss_recovered", lambda c, s, a: 1 - (s - c) / (a - c)),
     ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y)),
     ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y).numpy()),
-    ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A.float(), y.float()).float()),
+    ("nonneg_basis_pursuit", lambda A, y: _lp_rows(A, y.tolist())),
     ("recovery_success", lambda xh, x, tol: (xh - x).norm(dim=1) < tol * x.norm(dim=1)),
     ("recovery_success", lambda xh, x, tol: (xh - x).norm(dim=1) / (x.norm(dim=1) + 1e-12) <= tol),
     ("recovery_success", _np(lambda xh, x, tol: np.linalg.norm(xh - x, axis=1) / np.linalg.norm(x, axis=1) < tol)),

@@ -119,3 +119,12 @@ def test_thomson_points_and_polytope_names():
         thomson_points(1, 3)
     with pytest.raises(ValueError, match="W"):
         cosine_spectrum(torch.ones(3, 1))
+
+
+def test_thomson_points_works_inside_no_grad():
+    from superpos_lib.metrics import thomson_points
+
+    with torch.no_grad():
+        X = thomson_points(4, 3, steps=50, restarts=1)
+    assert X.shape == (3, 4) and torch.allclose(X.norm(dim=0), torch.ones(4, dtype=torch.float64))
+    assert torch.equal(X, thomson_points(4, 3, steps=50, restarts=1))  # same result as outside no_grad

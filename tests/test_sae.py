@@ -281,6 +281,17 @@ def test_resample_with_decoder_rows_function():
         resample_dead_latents(other, x, dead, decoder_rows=lambda W, d, xc, b: W[:, :3])
     with pytest.raises(ValueError, match="NaN"):
         resample_dead_latents(other, x, dead, decoder_rows=lambda W, d, xc, b: W * float("nan"))
+    with pytest.raises(ValueError, match="got a tuple"):
+        resample_dead_latents(other, x, dead, decoder_rows=lambda W, d, xc, b: (W, d))
+    with pytest.raises(ValueError, match="got a NoneType"):
+        resample_dead_latents(other, x, dead, decoder_rows=lambda W, d, xc, b: None)
+    with pytest.raises(ValueError, match="unit-length"):
+        resample_dead_latents(other, x, dead, decoder_rows=lambda W, d, xc, b: torch.where(d[:, None], 5 * fixed, W))
+    # NumPy rules work: the rule gets CPU copies
+    import numpy as np
+    resample_dead_latents(other, x, dead, decoder_rows=lambda W, d, xc, b: np.where(
+        d.numpy()[:, None], np.broadcast_to(fixed.numpy(), W.shape), W.numpy()))
+    assert torch.allclose(other.W_dec[dead], fixed.expand(4, 6))
 
 
 def test_train_sae_resample_decoder_equals_builtin():
@@ -301,6 +312,13 @@ def test_train_sae_resample_decoder_equals_builtin():
         assert torch.allclose(a, b, atol=1e-5)
     with pytest.raises(ValueError, match="resample_decoder"):
         train_sae(runs[0][0], feats, steps=2, batch_size=8, resample_decoder=3, progress=False)
+    with pytest.warns(UserWarning, match="ignored"):
+        train_sae(runs[0][0], feats, steps=2, batch_size=8, resample_decoder=resample_decoder_rows_reference,
+                  progress=False)  # no resample_dead_every
+    topk = SparseAutoencoder(8, 32, activation="topk", k=2, seed=0)
+    with pytest.warns(UserWarning, match="ignored"):
+        train_sae(topk, feats, steps=2, batch_size=8, resample_dead_every=1, resample_decoder=resample_decoder_rows_reference,
+                  progress=False)
 
 
 @pytest.mark.parametrize(

@@ -354,6 +354,9 @@ def check_ce_loss_recovered(fn):
     for clean, spliced, ablated in _CE_CASES:
         expected = (ablated - spliced) / (ablated - clean)
         got = call_student(fn, clean, spliced, ablated)
+        if isinstance(got, (str, bytes, bool)):
+            raise Mismatch(f"return a number (a float or a 0-d tensor), not a {type(got).__name__}: the chapter "
+                           "computes with it.")
         try:
             value = float(got)
         except (TypeError, ValueError):
@@ -376,6 +379,8 @@ def check_ce_loss_recovered(fn):
              "ablation, above 1 that it beats the clean model, and both are worth seeing.", min(max(expected, 0.0), 1.0)),
             ("you took an absolute value: a splice worse than the ablation recovers a negative fraction.",
              abs(expected)),
+            ("your sign is flipped: the numerator is ablated - spliced (positive when the splice beats the "
+             "ablation).", -expected),
         ]
         for message, value_wrong in wrong:
             if math.isclose(value, value_wrong, rel_tol=1e-6, abs_tol=1e-9):

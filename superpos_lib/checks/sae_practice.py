@@ -45,6 +45,8 @@ def _aux(pre, dead, W_dec, e, k, *, only_dead=True, relu=True, denominator="cent
         return err / e.pow(2).sum(-1).mean()
     if denominator == "global mean":
         return err / (e - e.mean()).pow(2).sum(-1).mean()
+    if denominator == "unbiased":
+        return err / e.var(0).sum()
     return err / (e - e.mean(0)).pow(2).sum(-1).mean()
 
 
@@ -68,7 +70,20 @@ def check_auxk_loss(fn):
         "mean_b ||e_b||^2.": _aux(pre, dead, W_dec, e, k, denominator="uncentred"),
         "subtract the mean residual vector (the mean over the batch, one value per coordinate), not one "
         "number averaged over every entry.": _aux(pre, dead, W_dec, e, k, denominator="global mean"),
+        "average the denominator over the batch (1/B), as the numerator is: var() divides by B - 1.":
+            _aux(pre, dead, W_dec, e, k, denominator="unbiased"),
     })
+    # fewer dead latents than k_aux, as late in training: the live ones must stay out (masked, not dropped)
+    few = torch.zeros_like(dead)
+    few[[4, 6]] = True
+    expected = _aux(pre, few, W_dec, e, 3)
+    try:
+        got = call_student(fn, pre.clone(), few.clone(), W_dec.clone(), e.clone(), 3)
+    except Mismatch as error:
+        raise Mismatch(f"with only 2 dead latents and k_aux = 3 your function failed ({error}). Late in training "
+                       "fewer latents than k_aux are dead: keep all m columns, set the live ones to -inf, and "
+                       "topk then returns -inf for the missing ones (the ReLU makes them 0).") from None
+    compare(got, expected, what="your AuxK loss with 2 dead latents and k_aux = 3")
 
 
 register_answer(

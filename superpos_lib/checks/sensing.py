@@ -208,6 +208,7 @@ def _nnbp_case():
         g = _gen(seed)
         support = torch.randperm(24, generator=g)[:k]
         x[row, support] = 0.2 + 0.8 * torch.rand(k, generator=g, dtype=torch.float64)
+    x[0] *= 3  # entries above 1: an upper bound on x is not part of the program
     return A, x @ A.T, x
 
 
@@ -217,8 +218,19 @@ def check_nonneg_basis_pursuit(fn):
     ``x >= 0``: ``A (m, n)``, ``y (batch, m)`` -> ``(batch, n)``. Any optimal ``x`` passes (the test
     problems have one)."""
     A, y, x_true = _nnbp_case()
-    got = call_student(fn, A.clone(), y.clone())
-    if hasattr(got, "status") and hasattr(got, "x"):
+    no_solution = Mismatch("linprog found no solution for some row (its .x is None): check res.status. With "
+                           "bounds=(None, None) the program is unbounded (sum(x) can fall forever), with an upper "
+                           "bound it can be infeasible; use bounds=(0, None).")
+    try:
+        got = call_student(fn, A.clone(), y.clone())
+    except Mismatch as error:
+        if any(sign in str(error) for sign in ("object_", "NoneType", "must have the same shape")):  # a None in the rows
+            raise no_solution from None
+        raise
+    if getattr(got, "dtype", None) == object or (isinstance(got, (list, tuple)) and any(r is None for r in got)):
+        raise no_solution
+    results = got if isinstance(got, (list, tuple)) else [got]
+    if results and all(hasattr(r, "status") and hasattr(r, "x") for r in results):
         raise Mismatch("you returned linprog's result object; return the solutions (its .x, one per row of y, "
                        "stacked into a tensor).")
     got = _as_tensor(got, "your x")
@@ -247,8 +259,8 @@ def check_nonneg_basis_pursuit(fn):
                        "and no split into u - v.")
     optimum = x_true.sum(1)  # the test signals are the unique minimisers
     if bool((got.sum(1) > optimum + 1e-6 * (1 + optimum)).any()):
-        raise Mismatch("your x is feasible and non-negative, but sum(x) is not the smallest possible: "
-                       "minimise the objective c = ones(n) (linprog minimises c @ x; do not negate it).")
+        raise Mismatch("your x is feasible and non-negative, but sum(x) is not the smallest possible: minimise "
+                       "c @ x with c = ones(n) in linprog (a negated c, least squares or NNLS do not minimise sum(x)).")
     if not torch.allclose(got, x_true, atol=1e-6):
         raise Mismatch(f"your x differs from the minimiser by up to {float((got - x_true).abs().max()):.3g}.")
 

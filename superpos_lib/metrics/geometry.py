@@ -179,12 +179,13 @@ def thomson_points(k: int, m: int, *, steps: int = 600, restarts: int = 4, seed:
         dist = (Y.unsqueeze(-1) - Y.unsqueeze(-2)).norm(dim=1)[:, iu[0], iu[1]]
         return (1 / dist.clamp_min(1e-9)).sum(-1)
 
-    for t in range(steps):
-        for g in opt.param_groups:
-            g["lr"] = 0.05 * (1 - t / steps) + 1e-4
-        opt.zero_grad(set_to_none=True)
-        energy(X).sum().backward()
-        opt.step()
+    with torch.enable_grad():  # it optimises, so it works inside a caller's torch.no_grad() too
+        for t in range(steps):
+            for g in opt.param_groups:
+                g["lr"] = 0.05 * (1 - t / steps) + 1e-4
+            opt.zero_grad(set_to_none=True)
+            energy(X).sum().backward()
+            opt.step()
     with torch.no_grad():
         best = energy(X).argmin()
         Y = X[best]

@@ -20,7 +20,7 @@ from ..metrics.geometry import dimensions_per_feature, feature_dimensionality, f
 
 __all__ = ["plot_features_2d", "plot_superposition_bars", "plot_dimensionality", "plot_phase_diagram",
            "plot_represented_counts", "DIMENSIONALITY_FRACTIONS", "plot_phase_crossing", "plot_loss_terms",
-           "plot_dimensionality_dynamics", "plot_vulnerability", "plot_nonuniform"]
+           "plot_dimensionality_dynamics", "plot_vulnerability", "plot_nonuniform", "plot_cosine_spectra"]
 
 # Feature dimensionalities TMS found features cluster at, and the geometry each one is: k features
 # spread evenly (a tight frame) over m dimensions each get D = m / k.
@@ -539,5 +539,37 @@ def plot_nonuniform(ratio, D: torch.Tensor, norms: torch.Tensor, *, xlabel: str,
         if snap is not None:
             ax.axvline(float(snap), color="k", ls=":", lw=1)
         ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_cosine_spectra(panels: Mapping[str, Mapping[str, torch.Tensor]]) -> plt.Figure:
+    """Configurations compared by their angles: one panel per title, each curve a configuration's
+    sorted pairwise cosines (:func:`superpos_lib.metrics.cosine_spectrum`), against the pair's rank.
+    ``panels``: title -> {label -> ``(n_pairs,)``}; the curves of one panel need the same length
+    (the same number of features)."""
+    if not isinstance(panels, Mapping) or not panels:
+        raise ValueError("panels must map at least one title to {label: sorted cosines}")
+    checked = {}
+    for title, curves in panels.items():
+        if not isinstance(curves, Mapping) or not curves:
+            raise ValueError(f"panels[{title!r}] must map at least one label to a tensor of sorted cosines")
+        values = {label: _values(f"panels[{title!r}][{label!r}]", v) for label, v in curves.items()}
+        lengths = {tuple(v.shape) for v in values.values()}
+        if len(lengths) != 1 or len(next(iter(lengths))) != 1:
+            raise ValueError(f"the curves of panels[{title!r}] must be 1-d and of one length, got shapes {sorted(lengths)}")
+        if any(bool((abs(v) > 1 + 1e-6).any()) for v in values.values()):
+            raise ValueError(f"panels[{title!r}]: cosines must lie in [-1, 1]")
+        checked[title] = values
+    fig, axes = plt.subplots(1, len(checked), figsize=(4.2 * len(checked), 3.3), squeeze=False)
+    for ax, (title, curves) in zip(axes[0], checked.items()):
+        for (label, v), marker in zip(curves.items(), "os^dv"):
+            ax.plot(range(1, len(v) + 1), v, marker=marker, ms=4, lw=1, label=label)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("pair of features, sorted by cosine")
+        ax.set_ylim(-1.08, 1.08)
+        ax.axhline(0, color="0.8", lw=0.8, zorder=0)
+        ax.legend(fontsize=7, frameon=False)
+    axes[0, 0].set_ylabel("cosine between the two features")
     fig.tight_layout()
     return fig

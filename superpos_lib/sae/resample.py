@@ -81,14 +81,28 @@ def resample_dead_latents(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.T
 
 
 def _rows_from(decoder_rows: Callable, sae: SparseAutoencoder, dead: torch.Tensor, x_chosen: torch.Tensor) -> torch.Tensor:
-    """``decoder_rows`` applied to each instance: ``x_chosen (I, m, d)`` -> new decoder ``(I, m, d)``."""
+    """``decoder_rows`` applied to each instance: ``x_chosen (I, m, d)`` -> new decoder ``(I, m, d)``.
+
+    The rule gets CPU copies (so NumPy code works whatever device the SAE is on) and its dead rows
+    must be finite and of unit length: the encoder columns are built along them."""
     rows = []
+    shape = tuple(sae.W_dec.shape[1:])
     for i in range(sae.n_instances):  # resampling is rare (every N steps) and I is small
-        new = decoder_rows(sae.W_dec[i].clone(), dead[i].clone(), x_chosen[i].clone(), sae.b_dec[i].clone())
-        new = torch.as_tensor(new, dtype=sae.W_dec.dtype, device=sae.W_dec.device)
-        if new.shape != sae.W_dec.shape[1:]:
-            raise ValueError(f"decoder_rows returned shape {tuple(new.shape)}, expected {tuple(sae.W_dec.shape[1:])}")
-        if not bool(torch.isfinite(new[dead[i]]).all()):
+        args = (t[i].detach().cpu().clone() for t in (sae.W_dec, dead, x_chosen, sae.b_dec))
+        new = decoder_rows(*args)
+        try:
+            new = torch.as_tensor(new, dtype=sae.W_dec.dtype).to(sae.W_dec.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"decoder_rows must return the new decoder, a tensor of shape {shape}; "
+                             f"got a {type(new).__name__}") from None
+        if tuple(new.shape) != shape:
+            raise ValueError(f"decoder_rows returned shape {tuple(new.shape)}, expected {shape}")
+        rows_dead = new[dead[i]]
+        if not bool(torch.isfinite(rows_dead).all()):
             raise ValueError("decoder_rows returned NaN or infinite rows for dead latents")
+        if rows_dead.numel() and not torch.allclose(rows_dead.norm(dim=-1), torch.ones((), dtype=new.dtype,
+                                                                                   device=new.device), atol=1e-3):
+            raise ValueError("decoder_rows must return unit-length rows for the dead latents (the encoder columns "
+                             "are built along them)")
         rows.append(new)
     return torch.stack(rows)

@@ -317,6 +317,9 @@ def train_sae(
     if resample_decoder is not None and not callable(resample_decoder):
         raise ValueError(f"resample_decoder must be a function (W_dec, dead, x_chosen, b_dec) -> new W_dec, "
                          f"got {type(resample_decoder).__name__}")
+    if resample_decoder is not None and (resample_dead_every is None or sae.activation != "relu"):
+        warnings.warn("resample_decoder is used only when ReLU SAEs are resampled (activation 'relu' and "
+                      "resample_dead_every set); here it is ignored", stacklevel=2)
     V.positive_int("dead_window", dead_window)
     V.non_negative_float("aux_coeff", aux_coeff)
     if k_aux is None:
