@@ -165,3 +165,32 @@ def test_one_dimension(pair_models):
     assert (correlated[:, 0] * correlated[:, 1] > 0).all()  # same direction
     assert torch.allclose(anticorrelated.abs(), torch.ones(3, 2), atol=0.03)
     assert (anticorrelated[:, 0] * anticorrelated[:, 1] < 0).all()  # opposite directions
+
+
+def _correlated_sets(batch_size, n_instances, p, generator):
+    on = torch.rand(batch_size, n_instances, 2, 1, generator=generator) < p[:, None, None]
+    return (torch.rand(batch_size, n_instances, 2, 3, generator=generator) * on).reshape(batch_size, n_instances, 6)
+
+
+def test_sparse_correlated_sets_form_local_bases_superposed_antipodally():
+    """The local-bases section: two sets of three correlated features in 3 dims, best of 6 restarts. At
+    p = 0.1 and 0.05 each set is an orthogonal basis (|cos| < 0.1 within a set) and every feature of one set
+    shares a line (cos < -0.9) with a feature of the other; at p = 0.2 the sets are not antipodal."""
+    P, R = torch.tensor([0.2, 0.1, 0.05]), 6
+    p = P.repeat(R)
+    g = torch.Generator().manual_seed(3)
+    model = ToyModel(6, 3, len(p), seed=2)
+    train_on_sampler(model, lambda: _correlated_sets(512, len(p), p, g), steps=3000)
+    with torch.no_grad():
+        loss = model.loss(_correlated_sets(65_536, len(p), p, torch.Generator().manual_seed(4)))
+    best = loss.view(R, len(P)).argmin(0) * len(P) + torch.arange(len(P))
+    W = model.W.detach()[best]
+    for c in range(len(P)):
+        U = W[c] / W[c].norm(dim=0)
+        C = U.T @ U
+        within = torch.stack([C[a, b] for s in (0, 3) for a in range(s, s + 3) for b in range(a + 1, s + 3)])
+        partners = int((C[:3, 3:] < -0.9).sum())
+        if P[c] <= 0.1:
+            assert within.abs().max() < 0.1 and partners == 3
+        else:
+            assert partners < 3
