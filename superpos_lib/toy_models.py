@@ -402,7 +402,9 @@ def best_of_repeats(model: ToyModel, repeats: int, *, n_samples: int = 65_536, s
     so it pays to train a few copies and keep the one with the lowest loss. Lay the instances out
     as ``repeats`` blocks of ``n_configs`` (instance ``r * n_configs + c`` is copy ``r`` of
     configuration ``c``, e.g. ``feature_probability=p.repeat(repeats)``); every copy is scored with
-    :func:`evaluate` on the same fresh samples.
+    :func:`evaluate` on ``n_samples`` fresh samples from one seeded generator (drawn independently for
+    each instance). The kept minimum is biased low by the scoring noise: where the copies' losses are
+    close, or rare inputs (several features at once at small ``p``) decide, use more samples.
 
     Returns ``(W, b, loss)``: ``(n_configs, d_hidden, n_features)``, ``(n_configs, n_features)`` and
     ``(n_configs,)``, detached, on the CPU.

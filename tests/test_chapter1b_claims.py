@@ -95,39 +95,46 @@ def test_thomson_solutions_are_the_named_polytopes():
 
 
 def test_trained_three_dimensional_polytopes_against_thomson():
-    """Section 1b.3, trained in 3 dims at p = 0.1 (best of 8): 6 features build the octahedron and 8 the
-    square antiprism (the Thomson solutions, not the cube); 4 features do not build the tetrahedron, whose
-    trained copy stays a tetrahedron with a higher loss than the best restart."""
+    """Section 1b.3, trained in 3 dims at p = 0.1 (best of 8, scored on 2**20 samples): 6 features build the
+    octahedron and 8 the square antiprism (the Thomson solutions, not the cube); 4 features end, in most
+    restarts, as an antipodal pair and two dedicated features, and a copy started at the tetrahedron stays
+    a tetrahedron with a loss 1.05 to 1.3 times the best restart's (theory: 1.11 to leading order in p)."""
     schedule = dict(steps=6000, batch_size=1024, lr=3e-3, lr_schedule="cosine", progress=False)
-    best = {}
+    best, models = {}, {}
     for k in (4, 6, 8):
         model = ToyModel(k, 3, 8, feature_probability=0.1, seed=k)
         train(model, **schedule)
-        W, _, loss = best_of_repeats(model, 8)
-        best[k] = (W[0], loss[0].item())
+        W, _, loss = best_of_repeats(model, 8, n_samples=2**20)
+        best[k], models[k] = (W[0], loss[0].item()), model
     assert polytope_name(best[6][0]) == "octahedron"
     W8 = best[8][0]
     assert polytope_name(W8) == "square antiprism"
     assert (cosine_spectrum(W8) - cosine_spectrum(thomson_points(8, 3))).abs().max() < 0.12
     assert cosine_spectrum(W8).min() > -0.95  # no antipodal pair: not the cube
-    assert polytope_name(best[4][0]) != "tetrahedron"
+    pair_and_two = [(2, 1), (1, 1), (1, 1)]
+    shapes = [sorted(((len(i), r) for i, r in feature_groups(models[4].W.detach()[j], overlap=0.1)), reverse=True)
+              for j in range(8)]
+    assert shapes.count(pair_and_two) >= 6
+    D = feature_dimensionality(best[4][0]).sort().values
+    assert torch.allclose(D, torch.tensor([0.5, 0.5, 1.0, 1.0]), atol=0.05)
     start = ToyModel(4, 3, 1, feature_probability=0.1, seed=0)
     with torch.no_grad():
         start.W.copy_(thomson_points(4, 3).float()[None])
         start.b.zero_()
     train(start, **schedule)
     assert polytope_name(start.W.detach()[0]) == "tetrahedron"  # a local minimum
-    assert evaluate(start)[0].item() > 1.05 * best[4][1]
+    assert 1.05 < evaluate(start, 2**20)[0].item() / best[4][1] < 1.3
 
 
 def test_pair_errors_antipodal_against_tetrahedron():
     """Two features at once, magnitudes uniform on [0, 1], bias 0: an antipodal pair's squared error is
-    2 E[min(f1, f2)^2] = 1/3, a tetrahedron pair's (cos -1/3) far less, but six of them more than one digon."""
-    f = torch.rand(400_000, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    2 E[min(f1, f2)^2] = 1/3, a tetrahedron pair's (cos -1/3) 5/81, and six of those, 30/81, more than 1/3."""
+    f = torch.rand(1_000_000, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     digon = (f - torch.relu(f - f.flip(1))).pow(2).sum(1).mean().item()
     tet = (f - torch.relu(f - f.flip(1) / 3)).pow(2).sum(1).mean().item()
-    assert digon == pytest.approx(1 / 3, abs=0.003)
-    assert tet < digon / 3 and 6 * tet > digon
+    assert digon == pytest.approx(1 / 3, abs=0.002)
+    assert tet == pytest.approx(5 / 81, abs=0.0005)
+    assert 30 / 81 > 1 / 3
 
 
 def test_vulnerability_tracks_superposition_and_the_attack_beats_random(geometry):

@@ -181,16 +181,23 @@ def test_sparse_correlated_sets_form_local_bases_superposed_antipodally():
     g = torch.Generator().manual_seed(3)
     model = ToyModel(6, 3, len(p), seed=2)
     train_on_sampler(model, lambda: _correlated_sets(512, len(p), p, g), steps=3000)
+    score = torch.Generator().manual_seed(4)
     with torch.no_grad():
-        loss = model.loss(_correlated_sets(65_536, len(p), p, torch.Generator().manual_seed(4)))
+        loss = torch.stack([model.loss(_correlated_sets(65_536, len(p), p, score)) for _ in range(16)]).mean(0)
     best = loss.view(R, len(P)).argmin(0) * len(P) + torch.arange(len(P))
-    W = model.W.detach()[best]
-    for c in range(len(P)):
-        U = W[c] / W[c].norm(dim=0)
+    W_all = model.W.detach()
+
+    def shape(W):
+        U = W / W.norm(dim=0)
         C = U.T @ U
         within = torch.stack([C[a, b] for s in (0, 3) for a in range(s, s + 3) for b in range(a + 1, s + 3)])
-        partners = int((C[:3, 3:] < -0.9).sum())
-        if P[c] <= 0.1:
-            assert within.abs().max() < 0.1 and partners == 3
+        return within.abs().max().item(), int((C[:3, 3:] < -0.9).sum())
+
+    for c in range(len(P)):
+        restarts = [shape(W_all[r * len(P) + c]) for r in range(R)]
+        if P[c] <= 0.1:  # the best restart, and most of the others, are antipodal local bases
+            within, partners = shape(W_all[best[c]])
+            assert within < 0.1 and partners == 3
+            assert sum(w < 0.1 and n == 3 for w, n in restarts) >= R // 2
         else:
-            assert partners < 3
+            assert shape(W_all[best[c]])[1] < 3
