@@ -330,3 +330,27 @@ def test_phase_transition_pools_the_trials_of_rhos_that_give_the_same_k():
     assert rates[0, 0] == rates[1, 0]
     r = rates[0, 0]
     assert torch.isclose(info["se"][0, 0], (r * (1 - r) / 16).sqrt())
+
+
+def test_phase_transition_counts_uncertified_basis_pursuit_solutions(monkeypatch):
+    """info["uncertified"] counts the trials without an optimality certificate, and
+    info["uncertified_successes"] those of them that still recovered x; none at the default iteration
+    limit on easy problems, many when the solver is cut short. OMP has no such count."""
+    import torch
+
+    from superpos_lib.sensing import experiments, phase_transition
+
+    kwargs = dict(trials=10, method="l1", progress=False, return_info=True)
+    rates, info = phase_transition(60, [0.5], [0.1, 0.5], generator=torch.Generator().manual_seed(0), **kwargs)
+    assert info["uncertified"].dtype == torch.int64 and info["uncertified"][0, 0] == 0  # k = 3 of m = 30: easy
+    assert (info["uncertified_successes"] <= info["uncertified"]).all()
+    real = experiments._l1_admm
+    monkeypatch.setattr(experiments, "_l1_admm", lambda A, Y, max_iter, stats: real(A, Y, max_iter=10, stats=stats))
+    cut, cut_info = phase_transition(60, [0.5], [0.1, 0.5], generator=torch.Generator().manual_seed(0), **kwargs)
+    assert cut_info["uncertified"].sum() > 0
+    assert (cut_info["uncertified_successes"] <= cut_info["uncertified"]).all()
+    # the uncertified successes are among the successes
+    assert ((cut * 10).round().long() >= cut_info["uncertified_successes"]).all()
+    _, omp_info = phase_transition(60, [0.5], [0.1], trials=4, method="omp", progress=False, return_info=True,
+                                   generator=torch.Generator().manual_seed(0))
+    assert "uncertified" not in omp_info

@@ -50,7 +50,10 @@ def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, 
     ``info["se"]`` the binomial standard error ``sqrt(rate (1 - rate) / trials)`` of each rate
     (all ``(len(rhos), len(deltas))``). Nominal ``rhos`` that round to the same ``k`` (at small ``m``)
     are one cell: their trials are pooled, every such row gets the pooled rate, and ``info["trials"]``
-    counts the pooled trials (the ``se`` uses that count).
+    counts the pooled trials (the ``se`` uses that count). For ``method="l1"`` it also has
+    ``info["uncertified"]``, the number of a cell's trials whose basis pursuit solution came without
+    an optimality certificate (the solver stopped at its iteration limit), and
+    ``info["uncertified_successes"]``, how many of those still counted as successes (int64, same shape).
     """
     V.positive_int("n", n)
     d = _unit_interval("deltas", deltas)
@@ -68,6 +71,8 @@ def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, 
     k_used = torch.zeros(len(rh), len(d), dtype=torch.int64)
     rho_used = torch.zeros(len(rh), len(d), dtype=torch.float64)
     n_trials = torch.zeros(len(rh), len(d), dtype=torch.int64)
+    uncertified = torch.zeros(len(rh), len(d), dtype=torch.int64)
+    uncertified_ok = torch.zeros(len(rh), len(d), dtype=torch.int64)
     cols = list(enumerate(d.tolist()))
     if progress:
         from tqdm.auto import tqdm
@@ -85,21 +90,27 @@ def phase_transition(n: int, deltas: Sequence[float], rhos: Sequence[float], *, 
         G = batch // group_size
         A = gaussian_matrix(m, n, batch=G, generator=generator, device=device, dtype=dtype)
         Y = (A @ x.view(G, group_size, n).transpose(1, 2))  # (G, m, group_size)
+        stats = {}
         if method == "l1":
-            X = _l1_admm(A, Y, max_iter=1500)
+            X = _l1_admm(A, Y, max_iter=1500, stats=stats)
         elif method == "omp":
             X = _omp(A, Y, K.view(G, group_size))
         else:
             X = _iht(A, Y, K.view(G, group_size), max_iter=100, tol=1e-7)  # success rates unchanged from 50 to 300
         x_hat = X.to(dtype).transpose(1, 2).reshape(batch, n)
         ok = recovery_success(x_hat, x, success_tol).view(len(rh), trials).double().cpu()
+        loose = (~stats["certified"]).reshape(len(rh), trials).cpu() if method == "l1" else torch.zeros_like(ok, dtype=torch.bool)
         for k in k_used[:, j].unique():  # rows whose rho rounds to the same k are one cell: pool their trials
             rows = (k_used[:, j] == k).nonzero().flatten()
             rates[rows, j] = ok[rows].mean()
             n_trials[rows, j] = len(rows) * trials
+            uncertified[rows, j] = int(loose[rows].sum())
+            uncertified_ok[rows, j] = int((loose[rows] & ok[rows].bool()).sum())
     if return_info:
-        return rates, {"k": k_used, "rho": rho_used, "trials": n_trials,
-                       "se": (rates * (1 - rates) / n_trials).sqrt()}
+        info = {"k": k_used, "rho": rho_used, "trials": n_trials, "se": (rates * (1 - rates) / n_trials).sqrt()}
+        if method == "l1":
+            info.update(uncertified=uncertified, uncertified_successes=uncertified_ok)
+        return rates, info
     return rates
 
 
