@@ -8,6 +8,7 @@ of being written inline in a notebook.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -115,17 +116,15 @@ def _frontier_at(name: str, points, l0: float) -> float:
         raise ValueError(f"{name} must hold at least two (L0, value) pairs, shape (n >= 2, 2), got {tuple(pts.shape)}")
     if bool((pts[:, 0] <= 0).any()):
         raise ValueError(f"{name}: every L0 must be positive, got {pts[:, 0].tolist()}")
-    pts = pts[pts[:, 0].argsort()]
-    lo, hi = pts[0, 0].item(), pts[-1, 0].item()
-    if not lo <= l0 <= hi:
-        raise ValueError(f"l0 = {l0} is outside {name}'s measured range [{lo:g}, {hi:g}]: a frontier is not extrapolated")
-    j = min(int(torch.searchsorted(pts[:, 0].contiguous(), torch.tensor(l0, dtype=torch.float64))), len(pts) - 1)
-    j = max(j, 1)
-    (x0, y0), (x1, y1) = pts[j - 1].tolist(), pts[j].tolist()
+    xs, ys = pts[pts[:, 0].argsort()].T.tolist()
+    if not xs[0] <= l0 <= xs[-1]:
+        raise ValueError(f"l0 = {l0} is outside {name}'s measured range [{xs[0]:g}, {xs[-1]:g}]: a frontier is not "
+                         "extrapolated")
+    j = max(1, next(i for i, x in enumerate(xs) if x >= l0))  # the first point at or beyond l0
+    (x0, y0), (x1, y1) = (xs[j - 1], ys[j - 1]), (xs[j], ys[j])
     if x1 == x0:
         return (y0 + y1) / 2
-    t = (torch.log(torch.tensor(l0)) - torch.log(torch.tensor(x0))) / (torch.log(torch.tensor(x1)) - torch.log(torch.tensor(x0)))
-    return y0 + float(t) * (y1 - y0)
+    return y0 + (math.log(l0) - math.log(x0)) / (math.log(x1) - math.log(x0)) * (y1 - y0)
 
 
 def frontier_gap_label(reference, other, l0: float, tolerance: float = 0.02) -> str:

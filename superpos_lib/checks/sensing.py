@@ -5,7 +5,7 @@ import torch
 
 from ..sensing import recovery_success, relative_error, soft_threshold
 from ._answers import register_answer
-from ._core import Mismatch, _as_tensor, call_student, compare, register
+from ._core import Mismatch, _as_tensor, _shape_hint, call_student, compare, register
 
 __all__ = ["ista_step_reference"]  # the others are reached via reference_implementation()
 
@@ -266,11 +266,9 @@ def check_nonneg_basis_pursuit(fn):
 
 
 def _nnbp_shape_hint(got, expected):
-    if got.ndim == 2 and got.shape == expected.shape[::-1]:
-        return " Yours looks transposed."
     if got.ndim == 1 and got.shape[0] == expected.shape[1]:
         return " You solved only one problem: loop over the rows of y and stack the solutions."
-    return ""
+    return _shape_hint(got, expected)
 
 
 # ---------------------------------------------------------------- predict

@@ -46,9 +46,7 @@ def resample_dead_latents(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.T
                                         or not all(isinstance(s, torch.Tensor) for s in optimizer_state)
                                         or len(optimizer_state) % 4):
         raise ValueError("optimizer_state must be a list of tensors laid out like [W_enc, b_enc, W_dec, b_dec], repeated")
-    if decoder_rows is not None and not callable(decoder_rows):
-        raise ValueError(f"decoder_rows must be a function (W_dec, dead, x_chosen, b_dec) -> new W_dec, "
-                         f"got {type(decoder_rows).__name__}")
+    _check_decoder_rule("decoder_rows", decoder_rows)
     x_hat, _ = sae(x)
     weights = (x_hat - x).pow(2).sum(-1).pow(2) + 1e-12       # (I, B): probability ~ squared loss
     # one candidate input per latent (I, m), drawn on the CPU so a CPU generator works everywhere
@@ -78,6 +76,14 @@ def resample_dead_latents(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.T
             elif kind == 2:
                 s.masked_fill_(mask, 0.0)
     return dead.sum(-1)
+
+
+def _check_decoder_rule(name: str, rule) -> None:
+    """``ValueError`` naming ``name`` unless ``rule`` is ``None`` or a function
+    ``(W_dec, dead, x_chosen, b_dec) -> new W_dec``."""
+    if rule is not None and not callable(rule):
+        raise ValueError(f"{name} must be a function (W_dec, dead, x_chosen, b_dec) -> new W_dec, "
+                         f"got {type(rule).__name__}")
 
 
 def _rows_from(decoder_rows: Callable, sae: SparseAutoencoder, dead: torch.Tensor, x_chosen: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from ._context import StepContext
 from ._optim import _Adam, _project_decoder_grad
 from ._workspace import _Workspace
 from .model import SparseAutoencoder
-from .resample import resample_dead_latents
+from .resample import _check_decoder_rule, resample_dead_latents
 
 __all__ = ["train_sae"]
 
@@ -314,9 +314,7 @@ def train_sae(
     V.positive_float("bandwidth", bandwidth)
     if resample_dead_every is not None:
         V.positive_int("resample_dead_every", resample_dead_every)
-    if resample_decoder is not None and not callable(resample_decoder):
-        raise ValueError(f"resample_decoder must be a function (W_dec, dead, x_chosen, b_dec) -> new W_dec, "
-                         f"got {type(resample_decoder).__name__}")
+    _check_decoder_rule("resample_decoder", resample_decoder)
     if resample_decoder is not None and (resample_dead_every is None or sae.activation != "relu"):
         warnings.warn("resample_decoder is used only when ReLU SAEs are resampled (activation 'relu' and "
                       "resample_dead_every set); here it is ignored", stacklevel=2)
@@ -353,7 +351,8 @@ def train_sae(
     first = _check_batch(get_batch(batch_size, gen), batch_size, d)
 
     run = _Run(sae=sae, steps=steps, batch_size=batch_size, lam_full=lam_full, sparsity_warmup_steps=l1_warmup_steps,
-               resample_dead_every=resample_dead_every, resample_decoder=resample_decoder, dead_window=dead_window, aux_coeff=aux_coeff, k_aux=k_aux,
+               resample_dead_every=resample_dead_every, resample_decoder=resample_decoder, dead_window=dead_window,
+               aux_coeff=aux_coeff, k_aux=k_aux,
                bandwidth=bandwidth, log_every=log_every, fast=method == "fast" and act in _HAS_FAST,
                get_batch=get_batch, gen=gen, lr=lr)
     _init_decoder_bias(run, data, first)
